@@ -1,0 +1,72 @@
+"""Auto-capture of argparse arguments into the ``Args`` parameter section.
+
+Patched once at import of localtask. When the script runs under a worker, the stored
+(possibly edited) values replace the parsed ones, so the unchanged script uses them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+from typing import Any
+
+_original = None
+_state = threading.local()
+#: arguments parsed before Task.init: recorded when the task exists.
+pending: tuple[dict[str, Any], dict[str, str]] | None = None
+enabled = True
+
+
+def install() -> None:
+    global _original
+    if _original is not None:
+        return
+    _original = argparse.ArgumentParser.parse_known_args
+    argparse.ArgumentParser.parse_known_args = _parse_known_args
+
+
+def _parse_known_args(self, args=None, namespace=None):
+    depth = getattr(_state, "depth", 0)
+    _state.depth = depth + 1
+    try:
+        ns, extra = _original(self, args, namespace)
+    finally:
+        _state.depth = depth
+    if depth == 0 and enabled:  # subparsers call parse_known_args again: only the outer call counts
+        _on_parsed(self, ns)
+    return ns, extra
+
+
+def _stored_args() -> dict[str, Any]:
+    from .task import Task
+
+    task = Task._current
+    if task is not None:
+        return task._get_section("Args") if task._attached else {}
+    task_id = os.environ.get("LOCALTASK_TASK_ID")
+    if not task_id:
+        return {}
+    from .store import Store
+    from .params import decode
+
+    store = Store.open(os.environ.get("LOCALTASK_HOME"))
+    return {r["name"]: decode(r["value"], r["type"]) for r in store.get_parameters(task_id)
+            if r["section"] == "Args"}
+
+
+def _on_parsed(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
+    global pending
+    from .task import Task
+
+    helps = {a.dest: (a.help or "") for a in parser._actions
+             if a.dest not in (argparse.SUPPRESS, "help") and a.help != argparse.SUPPRESS}
+    values = dict(vars(ns))
+    for name, value in _stored_args().items():
+        if name in values:
+            setattr(ns, name, value)
+            values[name] = value
+    task = Task._current
+    if task is not None:
+        task._record_args(values, helps)
+    else:
+        pending = (values, helps)

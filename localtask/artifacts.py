@@ -1,0 +1,174 @@
+"""Artifacts: files and objects a task keeps, under ``<home>/tasks/<id>/artifacts``."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import uuid
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import ArtifactError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+MAX_NAME = 200
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise ArtifactError(f"Invalid artifact name {name!r}: use 1-{MAX_NAME} characters.")
+    if "/" in name or "\\" in name or "\x00" in name or name in (".", "..") or name.startswith("."):
+        raise ArtifactError(
+            f"Invalid artifact name {name!r}: it may not contain '/', '\\' or NUL, nor start with "
+            "'.'; an artifact name is a plain name such as 'model' or 'metrics.json'.")
+    return name
+
+
+def artifacts_dir(store: "Store", task_id: str) -> Path:
+    return store.task_dir(task_id) / "artifacts"
+
+
+def _write_atomic(target_dir: Path, filename: str, writer) -> tuple[int, str]:
+    """Write with ``writer(path)`` to a temporary name, fsync, rename; returns (size, sha256)."""
+    target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = target_dir / f".tmp-{uuid.uuid4().hex}"
+    try:
+        writer(tmp)
+        digest = hashlib.sha256()
+        with open(tmp, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+            os.fsync(fh.fileno())
+        size = tmp.stat().st_size
+        os.replace(tmp, target_dir / filename)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise ArtifactError(f"Cannot write artifact {filename!r} in {target_dir}: "
+                            f"{exc.strerror or exc}. Nothing was recorded.") from None
+    return size, digest.hexdigest()
+
+
+def _zip_folder(folder: Path):
+    def write(path: Path) -> None:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for file in sorted(folder.rglob("*")):
+                if file.is_file():
+                    zf.write(file, file.relative_to(folder).as_posix())
+    return write
+
+
+def prepare(name: str, obj: Any) -> tuple[str, str, Any, dict]:
+    """``(kind, filename, writer, meta)`` for an object to upload."""
+    is_path = isinstance(obj, os.PathLike) or (
+        isinstance(obj, str) and "\x00" not in obj and len(obj) < 4096 and os.path.exists(obj))
+    if is_path:
+        path = Path(obj)
+        if path.is_dir():
+            return "folder", name + ".zip", _zip_folder(path), {"source": path.name}
+        if not path.is_file():
+            raise ArtifactError(f"Artifact {name!r}: {path} is not a file or folder.")
+        suffix = "".join(path.suffixes[-2:]) if path.suffix else ""
+        filename = name if name.endswith(suffix) else name + suffix
+        return "file", filename, lambda dst: shutil.copyfile(path, dst), {"source": path.name}
+    if isinstance(obj, (dict, list)):
+        try:
+            text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+        except (ValueError, RecursionError) as exc:
+            raise ArtifactError(f"Artifact {name!r} cannot be written as JSON: {exc}") from None
+        return "json", name + ".json", lambda dst: Path(dst).write_text(text, encoding="utf-8"), {}
+    if isinstance(obj, str):
+        return "text", name + ".txt", lambda dst: Path(dst).write_text(obj, encoding="utf-8"), {}
+    module = type(obj).__module__.split(".")[0]
+    if module == "numpy" and hasattr(obj, "shape"):
+        import numpy
+
+        return "numpy", name + ".npy", lambda dst: _save_numpy(numpy, dst, obj), {"shape": list(obj.shape)}
+    if module == "pandas" and hasattr(obj, "to_csv"):
+        return "pandas", name + ".csv.gz", lambda dst: obj.to_csv(dst, compression="gzip"), {}
+    try:
+        data = pickle.dumps(obj)
+    except Exception as exc:
+        raise ArtifactError(f"Artifact {name!r}: a {type(obj).__name__} cannot be pickled ({exc}).") from None
+    return "pickle", name + ".pkl", lambda dst: Path(dst).write_bytes(data), {"type": type(obj).__name__}
+
+
+def _save_numpy(numpy, dst: Path, obj) -> None:
+    with open(dst, "wb") as fh:
+        numpy.save(fh, obj)
+
+
+def upload(store: "Store", task_id: str, name: str, obj: Any, metadata: dict | None = None) -> None:
+    """Write the artifact file (temporary name, then rename) and only then commit its row."""
+    check_name(name)
+    kind, filename, writer, meta = prepare(name, obj)
+    meta.update(metadata or {})
+    size, sha = _write_atomic(artifacts_dir(store, task_id), filename, writer)
+    store.add_artifact(task_id, name, kind, filename, size, sha, meta)
+
+
+class Artifact:
+    """An uploaded artifact: ``get_local_copy()`` gives a path, ``get()`` the object."""
+
+    def __init__(self, store: "Store", task_id: str, row: dict):
+        self._store = store
+        self.task_id = task_id
+        self.name: str = row["name"]
+        self.type: str = row["kind"]
+        self.size: int = row["size"]
+        self.hash: str = row["sha256"]
+        self.metadata: dict = row["meta"]
+        self.timestamp: float = row["created"]
+        self.path = artifacts_dir(store, task_id) / row["filename"]
+
+    @property
+    def url(self) -> str:
+        return self.path.as_uri()
+
+    def get_local_copy(self, extract_archive: bool = True) -> str:
+        """Path of the artifact's file (a folder artifact is extracted into the store's cache)."""
+        if not self.path.exists():
+            raise ArtifactError(f"Artifact {self.name!r} of task {self.task_id}: its file {self.path} is missing.")
+        if self.type == "folder" and extract_archive:
+            target = self._store.cache_dir / "artifacts" / self.task_id / self.hash[:16] / self.name
+            if not target.is_dir():
+                tmp = target.with_name(target.name + f".tmp-{uuid.uuid4().hex}")
+                with zipfile.ZipFile(self.path) as zf:
+                    zf.extractall(tmp)
+                try:
+                    os.replace(tmp, target)
+                except OSError:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            return str(target)
+        return str(self.path)
+
+    def get(self) -> Any:
+        """The stored object: dict/list for JSON, str for text, the unpickled object, a numpy
+        array, a DataFrame, or the local path for files and folders."""
+        path = self.get_local_copy()
+        if self.type == "json":
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        if self.type == "text":
+            return Path(path).read_text(encoding="utf-8")
+        if self.type == "pickle":
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        if self.type == "numpy":
+            import numpy
+
+            return numpy.load(path)
+        if self.type == "pandas":
+            import pandas
+
+            return pandas.read_csv(path, index_col=0)
+        return path
+
+    def __repr__(self) -> str:
+        return f"Artifact({self.name!r}, type={self.type!r}, size={self.size})"

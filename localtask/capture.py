@@ -1,0 +1,350 @@
+"""Record what reproduces a run: the code (git state or a file snapshot) and the environment."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .exceptions import CaptureError
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+# Settings that would change the diff's format, forced back to git's defaults so that a
+# user's config (noprefix, colour, external tools, textconv) never reaches the patch.
+GIT_CONFIG_OVERRIDES = (
+    "diff.noprefix=false", "diff.mnemonicPrefix=false", "diff.relative=false",
+    "diff.suppressBlankEmpty=false", "color.ui=never", "color.diff=never", "core.quotePath=true",
+    "diff.external=", "core.pager=cat",
+)
+
+
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE")}
+    env.update({"GIT_OPTIONAL_LOCKS": "0", "GIT_PAGER": "cat", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"})
+    if extra:
+        env.update(extra)
+    return env
+
+
+def git(args: list[str], cwd: str | os.PathLike, *, env: dict[str, str] | None = None,
+        check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run git with the user's diff/colour settings neutralised; raises CaptureError on failure."""
+    cmd = ["git"]
+    for setting in GIT_CONFIG_OVERRIDES:
+        cmd += ["-c", setting]
+    try:
+        proc = subprocess.run(cmd + args, cwd=cwd, env=env or git_env(), input=input,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise CaptureError("git is not installed or not on PATH; install git to record or rebuild code.") from None
+    if check and proc.returncode != 0:
+        raise CaptureError(f"git {' '.join(args[:2])} failed in {cwd}: "
+                           f"{proc.stderr.decode(errors='replace').strip()}")
+    return proc
+
+
+def strip_credentials(url: str) -> str:
+    """Remove user:password (or a token) from a URL; keep an ssh user such as ``git@``."""
+    if not url or "://" not in url:
+        return url  # local path or scp-like git@host:path: nothing secret in it
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    netloc = hostport
+    if "ssh" in parts.scheme:
+        user = userinfo.split(":", 1)[0]  # an ssh user name is not a secret; a password is
+        netloc = f"{user}@{hostport}" if user else hostport
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _pick_remote(config_lines: str, branch_remote: str | None) -> str | None:
+    remotes: dict[str, str] = {}
+    for line in config_lines.splitlines():
+        key, _, value = line.partition(" ")
+        match = re.fullmatch(r"remote\.(.+)\.url", key)
+        if match:
+            remotes.setdefault(match.group(1), value.strip())
+    for name in (branch_remote, "origin"):
+        if name and name in remotes:
+            return remotes[name]
+    return next(iter(remotes.values()), None)
+
+
+def _read_branch(git_dir: Path) -> str | None:
+    try:
+        head = (git_dir / "HEAD").read_text().strip()
+    except OSError:
+        return None
+    if head.startswith("ref: refs/heads/"):
+        return head[len("ref: refs/heads/"):]
+    return None
+
+
+def git_diff(top: Path, index_path: Path | None, base: str) -> bytes:
+    """The working tree against ``base``, staged + unstaged + untracked-not-ignored files,
+    binary-safe, built through a temporary index so the user's index is never touched."""
+    fd, tmp_index = tempfile.mkstemp(prefix="localtask-index-")
+    os.close(fd)
+    try:
+        if index_path is not None and index_path.exists():
+            shutil.copyfile(index_path, tmp_index)
+        else:
+            os.unlink(tmp_index)
+        env = git_env({"GIT_INDEX_FILE": tmp_index})
+        git(["add", "-A", "--", "."], top, env=env)
+        proc = git(["diff", "--cached", "--binary", "--no-color", "--no-ext-diff", "--no-textconv",
+                    "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", base], top, env=env)
+        return proc.stdout
+    finally:
+        try:
+            os.unlink(tmp_index)
+        except FileNotFoundError:
+            pass
+
+
+def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
+    """Git facts of the repository holding ``start``, and the uncommitted diff; None outside git."""
+    start_dir = start if start.is_dir() else start.parent
+    proc = git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-path", "index"],
+               start_dir, check=False)
+    if proc.returncode != 0:
+        return None
+    top_s, git_dir_s, index_s = proc.stdout.decode().splitlines()[:3]
+    top, git_dir = Path(top_s), Path(git_dir_s)
+    index_path = Path(index_s) if os.path.isabs(index_s) else start_dir / index_s
+    branch = _read_branch(git_dir)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        head_f = pool.submit(git, ["rev-parse", "--verify", "-q", "HEAD^{commit}"], top, check=False)
+        conf_f = pool.submit(git, ["config", "--get-regexp", r"^(remote\..*\.url|branch\..*\.remote)$"],
+                             top, check=False)
+        head = head_f.result()
+        commit = head.stdout.decode().strip() if head.returncode == 0 else None
+        diff_f = pool.submit(git_diff, top, index_path, commit or EMPTY_TREE)
+        conf = conf_f.result().stdout.decode(errors="replace")
+        diff = diff_f.result()
+    branch_remote = None
+    if branch:
+        for line in conf.splitlines():
+            if line.startswith(f"branch.{branch}.remote "):
+                branch_remote = line.split(" ", 1)[1].strip()
+    remote = _pick_remote(conf, branch_remote)
+    info = {
+        "kind": "git",
+        "repository": strip_credentials(remote) if remote else str(top),
+        "remote": bool(remote),
+        "local_path": str(top),
+        "branch": branch,
+        "commit": commit,
+    }
+    return info, diff
+
+
+def _main_module() -> tuple[Path | None, str | None]:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    module = None
+    if spec is not None and spec.name and spec.name != "__main__":
+        module = spec.name[: -len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+    return (Path(path).absolute() if path else None), module
+
+
+def local_modules(folder: Path) -> dict[str, bytes]:
+    """Source files of modules imported so far from ``folder`` (and its sub-packages)."""
+    files: dict[str, bytes] = {}
+    for mod in list(sys.modules.values()):
+        path = getattr(mod, "__file__", None)
+        if not path or not path.endswith(".py"):
+            continue
+        try:
+            rel = Path(path).absolute().relative_to(folder)
+        except ValueError:
+            continue
+        if any(part in ("site-packages", "dist-packages") or part.startswith(".") for part in rel.parts):
+            continue
+        try:
+            files[rel.as_posix()] = Path(path).read_bytes()
+        except OSError:
+            continue
+    return files
+
+
+def snapshot(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            zf.writestr(name, files[name])
+    return buf.getvalue()
+
+
+def capture_script(argv: list[str] | None = None, cwd: Path | None = None) -> tuple[dict[str, Any], bytes | None]:
+    """``(script_info, code_bytes)`` for the running program.
+
+    In git: repository, branch, commit, entry point and working directory relative to the
+    repository root, argv, and the diff as code. Outside git: the entry script and the local
+    modules it imported, zipped, as code.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cwd = (cwd or Path.cwd()).absolute()
+    entry, module = _main_module()
+    info: dict[str, Any] = {"argv": argv, "module": module, "interactive": entry is None and module is None}
+    if entry is None:
+        info.update(kind="none", entry_point=None, working_dir=str(cwd))
+        return info, None
+    result = capture_git(entry)
+    if result is not None:
+        git_info, diff = result
+        top = Path(git_info["local_path"])
+        info.update(git_info)
+        try:
+            info["entry_point"] = entry.relative_to(top).as_posix()
+        except ValueError:
+            info["entry_point"] = entry.as_posix()
+        try:
+            info["working_dir"] = cwd.relative_to(top).as_posix()
+        except ValueError:
+            info["working_dir"] = str(cwd)
+        info["diff_size"] = len(diff)
+        info["diff_files"] = diff_files(diff)
+        return info, diff
+    root = cwd if module else entry.parent
+    files = local_modules(root)
+    try:
+        rel_entry = entry.relative_to(root).as_posix()
+        files.setdefault(rel_entry, entry.read_bytes())
+    except (ValueError, OSError):
+        rel_entry = entry.name
+        files.setdefault(rel_entry, entry.read_bytes())
+    info.update(kind="files", repository=None, branch=None, commit=None, entry_point=rel_entry,
+                working_dir=".", local_path=str(root), files=sorted(files))
+    if cwd != root:
+        try:
+            info["working_dir"] = cwd.relative_to(root).as_posix()
+        except ValueError:
+            info["working_dir"] = str(cwd)
+    return info, snapshot(files)
+
+
+def diff_files(diff: bytes) -> list[str]:
+    """Paths touched by a git diff, from its ``diff --git`` headers."""
+    names = []
+    for line in diff.split(b"\n"):
+        if line.startswith(b"diff --git "):
+            rest = line[len(b"diff --git "):].decode("utf-8", "replace")
+            half = rest.split(" b/", 1)
+            names.append(half[-1] if len(half) == 2 else rest)
+    return names
+
+
+# --------------------------------------------------------------------- environment
+def _site_key() -> str:
+    parts = []
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(entry)
+    return sys.executable + "|" + "|".join(parts)
+
+
+def _dist_index() -> dict[str, Any]:
+    """Every installed distribution: name, version, install source, top-level modules."""
+    from importlib import metadata
+
+    dists: dict[str, dict[str, Any]] = {}
+    modules: dict[str, list[str]] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name or name in dists:
+            continue
+        entry: dict[str, Any] = {"name": name, "version": dist.version}
+        direct = dist.read_text("direct_url.json")
+        if direct:
+            try:
+                data = json.loads(direct)
+            except ValueError:
+                data = {}
+            url = data.get("url", "")
+            if data.get("dir_info", {}).get("editable"):
+                entry.update(editable=True, url=url)
+            elif "vcs_info" in data:
+                entry.update(url=url, vcs=data["vcs_info"].get("vcs"),
+                             commit=data["vcs_info"].get("commit_id"))
+            elif url.startswith("file:"):
+                entry.update(url=url)
+        if url_path := entry.get("url", ""):
+            if url_path.startswith("file://"):
+                entry["path"] = url_path[len("file://"):]
+        dists[name] = entry
+        tops = set()
+        top_level = dist.read_text("top_level.txt")
+        if top_level:
+            tops.update(t.strip() for t in top_level.split() if t.strip())
+        else:
+            for file in dist.files or ():
+                first = file.parts[0] if file.parts else ""
+                if first.endswith((".dist-info", ".egg-info", ".data")) or first in ("..", "__pycache__"):
+                    continue
+                tops.add(first[:-3] if first.endswith(".py") else first.split(".")[0])
+        tops.add(name.lower().replace("-", "_"))
+        for top in tops:
+            modules.setdefault(top, []).append(name)
+    return {"dists": dists, "modules": modules}
+
+
+def dist_index(cache_dir: Path | None) -> dict[str, Any]:
+    """:func:`_dist_index`, cached on disk until ``sys.path`` or a site folder changes."""
+    if cache_dir is None:
+        return _dist_index()
+    import hashlib
+
+    key = hashlib.sha256(_site_key().encode()).hexdigest()[:24]
+    path = cache_dir / f"dists-{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    index = _dist_index()
+    try:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(index))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return index
+
+
+def packages_in_use(cache_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Distributions whose top-level modules this process has imported, with exact versions."""
+    index = dist_index(cache_dir)
+    imported = {name.partition(".")[0] for name in list(sys.modules)}
+    names = set()
+    for top in imported:
+        for name in index["modules"].get(top, ()):
+            names.add(name)
+    return [index["dists"][n] for n in sorted(names, key=str.lower)]
+
+
+def capture_environment(cache_dir: Path | None = None) -> dict[str, Any]:
+    """Python version and implementation, platform, and the packages in use."""
+    return {
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": sys.platform,
+        "machine": platform.machine(),
+        "executable": sys.executable,
+        "packages": packages_in_use(cache_dir),
+    }

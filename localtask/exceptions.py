@@ -1,0 +1,53 @@
+"""Every error localtask raises on purpose derives from :class:`LocaltaskError`."""
+
+
+class LocaltaskError(Exception):
+    """Root of all localtask errors; the CLI prints these as ``Error: ...``."""
+
+
+class StoreError(LocaltaskError):
+    """The store folder or its database cannot be used."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer localtask than this one."""
+
+
+class StoreCorruptError(StoreError):
+    """The database file is not a valid SQLite/localtask database."""
+
+
+class StoreLockedError(StoreError):
+    """The database stayed locked by another process past the busy timeout."""
+
+
+class TaskNotFoundError(LocaltaskError):
+    """No task matches the given id, prefix or name."""
+
+
+class AmbiguousTaskIdError(TaskNotFoundError):
+    """An id prefix matches more than one task."""
+
+
+class IllegalTransitionError(LocaltaskError):
+    """The task's status does not allow the requested operation."""
+
+
+class ParameterError(LocaltaskError):
+    """A parameter name or value is invalid (bad name, wrong type)."""
+
+
+class ArtifactError(LocaltaskError):
+    """An artifact name or object cannot be stored or read."""
+
+
+class CaptureError(LocaltaskError):
+    """The script's code or environment could not be recorded."""
+
+
+class QueueError(LocaltaskError):
+    """A queue name is invalid or a queue operation failed."""
+
+
+class RunError(LocaltaskError):
+    """A worker could not rebuild or start a task."""

@@ -1,0 +1,95 @@
+"""Scalars and text reported by a task. Scalars are buffered and written in batches."""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import LocaltaskError
+
+if TYPE_CHECKING:
+    from .task import Task
+
+log = logging.getLogger("localtask.logger")
+
+BATCH_SIZE = 20_000
+FLUSH_INTERVAL = 1.0
+
+
+class Logger:
+    """ClearML-style logger: ``report_scalar`` / ``report_text``; get it with ``task.get_logger()``."""
+
+    def __init__(self, task: "Task"):
+        self._task = task
+        self._buffer: list[tuple] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq: int | None = None
+        self._last_error: Exception | None = None
+
+    def report_scalar(self, title: str, series: str, value: float, iteration: int) -> None:
+        """Record one point of the plot ``title``, line ``series``. Written in batches."""
+        try:
+            point = (str(title), str(series), int(iteration), float(value), time.time())
+        except (TypeError, ValueError):
+            raise LocaltaskError(
+                f"report_scalar({title!r}, {series!r}, value={value!r}, iteration={iteration!r}): "
+                "value must be a number and iteration an integer.") from None
+        with self._lock:
+            self._buffer.append(point)
+            full = len(self._buffer) >= BATCH_SIZE
+        if full:
+            self.flush()
+        elif self._thread is None:
+            self._start_flusher()
+
+    def report_single_value(self, name: str, value: float) -> None:
+        """A summary value, kept as the scalar ``Summary/<name>`` at iteration 0."""
+        self.report_scalar("Summary", name, value, 0)
+
+    def report_text(self, msg: str, level: int = logging.INFO, print_console: bool = True) -> None:
+        """Write a line to the task's console log (and to the terminal)."""
+        self._task._write_console(str(msg) + "\n", print_console=print_console)
+
+    def flush(self) -> None:
+        """Write buffered scalars to the store now."""
+        with self._lock:
+            rows, self._buffer = self._buffer, []
+        if not rows:
+            return
+        if self._seq is None:
+            self._seq = self._task._store.get_task(self._task.id)["seq"]
+        # SQLite stores NaN as NULL; read back as NaN by get_reported_scalars.
+        rows = [r if not math.isnan(r[3]) else (r[0], r[1], r[2], None, r[4]) for r in rows]
+        self._task._store.add_scalars(self._seq, rows)
+
+    def _start_flusher(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="localtask-scalars", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_INTERVAL):
+            try:
+                self.flush()
+            except Exception as exc:  # reported again, loudly, at close
+                self._last_error = exc
+                log.warning("task %s: cannot write scalars: %s", self._task.id, exc)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+
+def scalars_as_dict(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, list]]]:
+    """``{title: {series: {'x': [...], 'y': [...]}}}`` as ClearML's get_reported_scalars."""
+    out: dict[str, dict[str, dict[str, list]]] = {}
+    for row in rows:
+        series = out.setdefault(row["title"], {}).setdefault(row["series"], {"x": [], "y": []})
+        series["x"].append(row["iteration"])
+        series["y"].append(math.nan if row["value"] is None else row["value"])
+    return out

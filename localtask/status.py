@@ -1,0 +1,79 @@
+"""Task statuses and the one table of legal transitions."""
+from __future__ import annotations
+
+from enum import Enum
+
+from .exceptions import IllegalTransitionError
+
+
+class TaskStatus(str, Enum):
+    """Life cycle of a task (names and values as in ClearML).
+
+    ``created`` is the editable draft; ``published`` is read-only forever.
+    """
+
+    created = "created"
+    queued = "queued"
+    in_progress = "in_progress"
+    stopped = "stopped"
+    failed = "failed"
+    completed = "completed"
+    published = "published"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+S = TaskStatus
+
+#: operation -> statuses it is allowed from (without force).
+ALLOWED_FROM: dict[str, frozenset[TaskStatus]] = {
+    # ClearML's rule: only a draft, or a run that ended badly, can be put on a queue.
+    "enqueue": frozenset({S.created, S.stopped, S.failed}),
+    "dequeue": frozenset({S.queued}),
+    "start": frozenset({S.created, S.queued}),
+    "claim": frozenset({S.queued}),
+    "complete": frozenset({S.in_progress}),
+    "fail": frozenset({S.created, S.queued, S.in_progress}),
+    "stop": frozenset({S.queued, S.in_progress}),
+    "abort": frozenset({S.queued, S.in_progress}),
+    "publish": frozenset({S.completed, S.stopped}),
+    "reset": frozenset({S.created, S.stopped, S.failed, S.completed}),
+    "edit": frozenset({S.created}),
+    "delete": frozenset({S.created, S.stopped, S.failed, S.completed, S.queued}),
+}
+
+#: operations that ``force=True`` may apply from any status but these.
+FORCE_NEVER: dict[str, frozenset[TaskStatus]] = {
+    "reset": frozenset({S.published}),
+    "edit": frozenset({S.published}),
+    "delete": frozenset({S.published}),
+    "enqueue": frozenset({S.published, S.queued, S.in_progress}),
+    "complete": frozenset({S.published}),
+    "fail": frozenset({S.published}),
+    "stop": frozenset({S.published}),
+    "start": frozenset({S.published, S.in_progress}),
+    "publish": frozenset({S.published, S.queued, S.in_progress}),
+}
+
+HINTS = {
+    "reset": "published tasks are read-only: clone it instead",
+    "edit": "only a draft (created) task can be edited: clone it, or reset it first",
+    "enqueue": "reset or clone it first",
+}
+
+
+def check(task_id: str, status: str, operation: str, force: bool = False) -> None:
+    """Raise :class:`IllegalTransitionError` unless ``operation`` is legal from ``status``."""
+    current = TaskStatus(status)
+    allowed = ALLOWED_FROM[operation]
+    if current in allowed:
+        return
+    if force and operation in FORCE_NEVER and current not in FORCE_NEVER[operation]:
+        return
+    names = ", ".join(sorted(s.value for s in allowed))
+    hint = HINTS.get(operation)
+    if not force and operation in FORCE_NEVER and current not in FORCE_NEVER[operation]:
+        hint = "pass force=True (CLI: --force) to do it anyway"
+    msg = f"Cannot {operation} task {task_id}: it is {current.value} (allowed from: {names})"
+    raise IllegalTransitionError(msg + (f"; {hint}" if hint else ""))

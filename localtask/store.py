@@ -1,0 +1,855 @@
+"""The store: one folder holding a SQLite database and per-task bulk files.
+
+This is the only module that speaks SQL. Every state change is one short
+``BEGIN IMMEDIATE`` transaction opened by :meth:`Store.transaction`; none is
+held across git, pip or artifact I/O.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from . import status as status_rules
+from .exceptions import (
+    AmbiguousTaskIdError,
+    QueueError,
+    StoreCorruptError,
+    StoreError,
+    StoreLockedError,
+    StoreVersionError,
+    TaskNotFoundError,
+)
+from .status import TaskStatus
+
+SCHEMA_VERSION = 1
+DB_NAME = "localtask.db"
+DEFAULT_BUSY_TIMEOUT = 30.0
+NETWORK_FILESYSTEMS = {
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "afs", "ceph", "glusterfs",
+    "fuse.sshfs", "fuse.glusterfs", "fuse.cephfs", "fuse.s3fs", "fuse.gcsfuse", "9p", "beegfs",
+}
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1
+    """
+    CREATE TABLE tasks (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL DEFAULT 'training',
+        tags TEXT NOT NULL DEFAULT '[]',
+        comment TEXT NOT NULL DEFAULT '',
+        parent TEXT,
+        status TEXT NOT NULL,
+        status_reason TEXT NOT NULL DEFAULT '',
+        status_before_queue TEXT,
+        created REAL NOT NULL,
+        started REAL,
+        completed REAL,
+        last_update REAL NOT NULL,
+        queue TEXT,
+        worker TEXT,
+        host TEXT,
+        pid INTEGER,
+        abort_requested INTEGER NOT NULL DEFAULT 0,
+        script TEXT NOT NULL DEFAULT '{}',
+        environment TEXT NOT NULL DEFAULT '{}',
+        code BLOB,
+        code_ref TEXT
+    );
+    CREATE INDEX tasks_created ON tasks(created);
+    CREATE INDEX tasks_project ON tasks(project, created);
+    CREATE INDEX tasks_status ON tasks(status, created);
+    CREATE INDEX tasks_parent ON tasks(parent);
+    CREATE TABLE parameters (
+        task_id TEXT NOT NULL,
+        section TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        type TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (task_id, section, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE configurations (
+        task_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (task_id, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE queues (
+        name TEXT PRIMARY KEY,
+        created REAL NOT NULL
+    );
+    CREATE TABLE queue_entries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL,
+        task_id TEXT NOT NULL UNIQUE,
+        priority INTEGER NOT NULL DEFAULT 0,
+        enqueued REAL NOT NULL
+    );
+    CREATE INDEX queue_entries_order ON queue_entries(queue, priority DESC, seq);
+    CREATE TABLE workers (
+        name TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        queues TEXT NOT NULL,
+        slots INTEGER NOT NULL,
+        started REAL NOT NULL,
+        last_heartbeat REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'running'
+    );
+    CREATE TABLE scalars (
+        task_seq INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        series TEXT NOT NULL,
+        iteration INTEGER NOT NULL,
+        value REAL,
+        ts REAL NOT NULL
+    );
+    CREATE INDEX scalars_task ON scalars(task_seq);
+    CREATE TABLE artifacts (
+        task_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        created REAL NOT NULL,
+        meta TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (task_id, name)
+    ) WITHOUT ROWID;
+    INSERT INTO queues(name, created) VALUES ('default', strftime('%s','now'));
+    """,
+]
+
+TASK_COLUMNS = (
+    "id, project, name, type, tags, comment, parent, status, status_reason, "
+    "status_before_queue, created, started, completed, last_update, queue, worker, host, pid, "
+    "abort_requested, script, environment, code_ref, seq"
+)
+#: columns a clone copies: the configuration, never the outputs.
+CLONED_COLUMNS = ("type", "tags", "script", "environment", "code", "code_ref")
+UPDATABLE = {
+    "name", "project", "type", "tags", "comment", "parent", "status_reason", "started",
+    "completed", "queue", "worker", "host", "pid", "script", "environment", "code", "code_ref",
+    "abort_requested",
+}
+
+
+def resolve_home(home: str | os.PathLike | None = None) -> Path:
+    """The store folder: ``home`` if given, else ``$LOCALTASK_HOME``, else platformdirs' user data dir."""
+    if home is None:
+        home = os.environ.get("LOCALTASK_HOME") or None
+    if home is None:
+        import platformdirs
+
+        home = platformdirs.user_data_dir("localtask", appauthor=False)
+    return Path(home).expanduser().absolute()
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the filesystem holding ``path`` as /proc/mounts names it ('' if unknown)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return ""
+    target = str(path.resolve())
+    best, best_type = "", ""
+    for line in mounts:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mount = parts[1].replace("\\040", " ")
+        if (target == mount or target.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best):
+            best, best_type = mount, parts[2]
+    return best_type
+
+
+def is_network_filesystem(fstype: str) -> bool:
+    return fstype in NETWORK_FILESYSTEMS or fstype.split(".")[0] in NETWORK_FILESYSTEMS
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+class Store:
+    """A localtask store folder. Obtain one with :meth:`Store.open` (cached per folder)."""
+
+    _instances: dict[Path, "Store"] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(self, home: str | os.PathLike | None = None, *, busy_timeout: float | None = None,
+                 shared: bool | None = None):
+        self.home = resolve_home(home)
+        self.db_path = self.home / DB_NAME
+        self.tasks_dir = self.home / "tasks"
+        self.cache_dir = self.home / "cache"
+        self.blobs_dir = self.home / "blobs"
+        self.notify_path = self.home / "queue.notify"
+        self.busy_timeout = busy_timeout if busy_timeout is not None else _env_float(
+            "LOCALTASK_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)
+        self._make_dirs()
+        if shared is None:
+            forced = os.environ.get("LOCALTASK_SHARED", "").strip().lower()
+            if forced in ("1", "true", "yes", "on"):
+                shared = True
+            elif forced in ("0", "false", "no", "off"):
+                shared = False
+            else:
+                shared = is_network_filesystem(filesystem_type(self.home))
+        self.shared = shared
+        self._local = threading.local()
+        self._lock = None
+        if shared:
+            from filelock import StrictSoftFileLock
+
+            self._lock = StrictSoftFileLock(str(self.home / (DB_NAME + ".lock")),
+                                            timeout=self.busy_timeout)
+        self._migrated = False
+        with self._translate_errors():
+            self._migrate()
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, home: str | os.PathLike | None = None) -> "Store":
+        """The store at ``home`` (see :func:`resolve_home`), opened once per process."""
+        path = resolve_home(home)
+        with cls._instances_lock:
+            store = cls._instances.get(path)
+            if store is None or store._pid != os.getpid():
+                store = cls(path)
+                cls._instances[path] = store
+            return store
+
+    @property
+    def _pid(self) -> int:
+        return getattr(self, "_created_pid", os.getpid())
+
+    def _make_dirs(self) -> None:
+        self._created_pid = os.getpid()
+        for path in (self.home, self.tasks_dir, self.cache_dir, self.blobs_dir):
+            if not path.is_dir():
+                try:
+                    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    os.chmod(path, 0o700)
+                except OSError as exc:
+                    raise StoreError(f"Cannot create the store folder {path}: {exc.strerror}. "
+                                     "Choose another with LOCALTASK_HOME or --home.") from None
+
+    def _new_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.db_path), timeout=self.busy_timeout,
+                               isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        if self.shared:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "delete":
+                conn.execute("PRAGMA journal_mode=DELETE")
+            conn.execute("PRAGMA synchronous=FULL")
+        else:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = self._new_connection()
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextlib.contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            text = str(exc)
+            low = text.lower()
+            if "locked" in low or "busy" in low:
+                raise StoreLockedError(
+                    f"The store database {self.db_path} stayed locked by another process for more "
+                    f"than {self.busy_timeout:g} s ({text}). Nothing was changed; retry, or raise "
+                    "LOCALTASK_BUSY_TIMEOUT.") from None
+            if "not a database" in low or "malformed" in low or "corrupt" in low:
+                raise StoreCorruptError(
+                    f"The store database {self.db_path} is corrupt or not a localtask database "
+                    f"({text}). localtask did not modify it; restore it from a backup or move it "
+                    "away to start a new store.") from None
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise StoreError(f"Store database error in {self.db_path}: {text}") from None
+
+    @contextlib.contextmanager
+    def _access(self) -> Iterator[sqlite3.Connection]:
+        if not self.shared:
+            yield self._connection()
+            return
+        # Shared disk: no host may keep cached pages, so one connection per operation,
+        # opened and closed under the cross-host lock.
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise StoreLockedError(
+                f"The store lock {self._lock.lock_file} was held by another process for more "
+                f"than {self.busy_timeout:g} s. Nothing was changed; retry later.") from None
+        try:
+            conn = self._new_connection()
+            try:
+                yield conn
+            finally:
+                conn.close()
+        finally:
+            self._lock.release()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reads (no transaction is held)."""
+        with self._translate_errors(), self._access() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
+        with self._translate_errors(), self._access() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.read() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        self._check_version(version)
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._check_version(version)
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number].split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"The store {self.home} was written by a newer localtask (schema version "
+                f"{version}; this localtask understands up to {SCHEMA_VERSION}). Upgrade "
+                "localtask (pip install -U localtask) or point LOCALTASK_HOME at another store.")
+
+    # ------------------------------------------------------------------ paths
+    def task_dir(self, task_id: str, create: bool = False) -> Path:
+        path = self.tasks_dir / task_id
+        if create and not path.is_dir():
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+
+    def console_path(self, task_id: str) -> Path:
+        return self.tasks_dir / task_id / "console.log"
+
+    # ------------------------------------------------------------------ tasks
+    @staticmethod
+    def _task_dict(row: sqlite3.Row) -> dict[str, Any]:
+        task = dict(row)
+        for key in ("tags", "script", "environment"):
+            if key in task and isinstance(task[key], str):
+                task[key] = json.loads(task[key])
+        return task
+
+    def _get(self, conn: sqlite3.Connection, task_id: str, columns: str = TASK_COLUMNS) -> sqlite3.Row:
+        row = conn.execute(f"SELECT {columns} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise TaskNotFoundError(f"No task with id {task_id!r} in the store {self.home}.")
+        return row
+
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        """The task's row as a dict (JSON columns decoded). Raises TaskNotFoundError."""
+        with self.read() as conn:
+            return self._task_dict(self._get(conn, task_id))
+
+    def get_code(self, task_id: str) -> bytes | None:
+        """The recorded diff (or snapshot archive) of a task, wherever it is kept."""
+        with self.read() as conn:
+            row = self._get(conn, task_id, "code, code_ref")
+        if row["code_ref"]:
+            return (self.blobs_dir / row["code_ref"]).read_bytes()
+        return row["code"]
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one task whose id starts with ``prefix``."""
+        key = (prefix or "").strip().lower()
+        if not key or any(ch not in "0123456789abcdef" for ch in key) or len(key) > 32:
+            raise TaskNotFoundError(
+                f"{prefix!r} is not a task id: ids are 32 hexadecimal characters, and any unique "
+                "prefix of one is accepted (see 'localtask list').")
+        with self.read() as conn:
+            rows = conn.execute("SELECT id FROM tasks WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+                                (key, key + "g")).fetchall()
+        if not rows:
+            raise TaskNotFoundError(f"No task id starts with {key!r} in the store {self.home}.")
+        if len(rows) > 1:
+            shown = ", ".join(r["id"][: len(key) + 4] for r in rows[:5])
+            raise AmbiguousTaskIdError(
+                f"Task id prefix {key!r} matches more than one task ({shown}...); give more characters.")
+        return rows[0]["id"]
+
+    def insert_task(self, task: dict[str, Any], parameters: Iterable[tuple] = (),
+                    configurations: Iterable[tuple] = ()) -> None:
+        """Insert a new task with its parameters ``(section, name, value, type, description)``
+        and configurations ``(name, kind, value, description)``."""
+        row = dict(task)
+        for key in ("tags", "script", "environment"):
+            if key in row and not isinstance(row[key], str):
+                row[key] = json.dumps(row[key])
+        row.setdefault("created", _now())
+        row.setdefault("last_update", row["created"])
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self.transaction() as conn:
+            conn.execute(f"INSERT INTO tasks ({cols}) VALUES ({marks})", tuple(row.values()))
+            conn.executemany(
+                "INSERT INTO parameters(task_id, section, name, value, type, description) "
+                "VALUES (?, ?, ?, ?, ?, ?)", [(row["id"], *p) for p in parameters])
+            conn.executemany(
+                "INSERT INTO configurations(task_id, name, kind, value, description) "
+                "VALUES (?, ?, ?, ?, ?)", [(row["id"], *c) for c in configurations])
+
+    def update_task(self, task_id: str, *, edit: str | None = None, force: bool = False,
+                    **fields: Any) -> None:
+        """Set columns of a task. With ``edit=<operation>`` the status rules are checked first."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise StoreError(f"Cannot update task columns {sorted(unknown)}")
+        values = {k: (json.dumps(v) if k in ("tags", "script", "environment") and not isinstance(v, str)
+                      else v) for k, v in fields.items()}
+        values["last_update"] = _now()
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.transaction() as conn:
+            row = self._get(conn, task_id, "status")
+            if edit:
+                status_rules.check(task_id, row["status"], edit, force)
+            conn.execute(f"UPDATE tasks SET {sets} WHERE id = ?", (*values.values(), task_id))
+
+    def transition(self, task_id: str, operation: str, to_status: TaskStatus | None, *,
+                   force: bool = False, **fields: Any) -> dict:
+        """Move a task to ``to_status`` if ``operation`` is legal from its current status.
+
+        Returns the row as it was before. Raises IllegalTransitionError / TaskNotFoundError.
+        """
+        with self.transaction() as conn:
+            return self._transition(conn, task_id, operation, to_status, force=force, **fields)
+
+    def _transition(self, conn: sqlite3.Connection, task_id: str, operation: str,
+                    to_status: TaskStatus | None, *, force: bool = False, **fields: Any) -> dict:
+        row = dict(self._get(conn, task_id, "status, status_before_queue, queue, worker, seq"))
+        status_rules.check(task_id, row["status"], operation, force)
+        values = dict(fields)
+        if to_status is not None:
+            values["status"] = TaskStatus(to_status).value
+        values["last_update"] = _now()
+        sets = ", ".join(f"{k} = ?" for k in values)
+        conn.execute(f"UPDATE tasks SET {sets} WHERE id = ?", (*values.values(), task_id))
+        return row
+
+    def find_tasks(self, *, project: str | None = None, name: str | None = None,
+                   status: Iterable[str] | None = None, tags: Iterable[str] | None = None,
+                   parent: str | None = None, ids: Iterable[str] | None = None,
+                   limit: int | None = None, offset: int = 0,
+                   name_contains: str | None = None) -> list[dict[str, Any]]:
+        """Tasks matching every given filter, newest first."""
+        where, args = [], []
+        if project is not None:
+            where.append("project = ?")
+            args.append(project)
+        if name is not None:
+            where.append("name = ?")
+            args.append(name)
+        if name_contains:
+            where.append("instr(lower(name), lower(?)) > 0")
+            args.append(name_contains)
+        if parent is not None:
+            where.append("parent = ?")
+            args.append(parent)
+        if status:
+            statuses = [TaskStatus(s).value for s in status]
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            args.extend(statuses)
+        if ids is not None:
+            ids = list(ids)
+            where.append(f"id IN ({', '.join('?' for _ in ids)})")
+            args.extend(ids)
+        for tag in tags or ():
+            where.append("EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE json_each.value = ?)")
+            args.append(tag)
+        sql = f"SELECT {TASK_COLUMNS} FROM tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC, seq DESC"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args.extend([int(limit), int(offset)])
+        with self.read() as conn:
+            return [self._task_dict(r) for r in conn.execute(sql, args)]
+
+    def count_tasks(self) -> int:
+        with self.read() as conn:
+            return conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
+
+    def clone_task(self, source_id: str, new_id: str, *, name: str | None, comment: str | None,
+                   parent: str | None, project: str | None, set_parent: bool = False) -> None:
+        """Copy a task's configuration into a new draft (see Task.clone for the rules)."""
+        now = _now()
+        with self.transaction() as conn:
+            src = self._get(conn, source_id, "id, name, project, parent, comment")
+            if parent is not None:
+                self._get(conn, parent, "id")
+                new_parent = parent
+            elif set_parent:
+                new_parent = src["id"]
+            else:
+                new_parent = src["parent"] or src["id"]
+            cols = ", ".join(CLONED_COLUMNS)
+            conn.execute(
+                f"INSERT INTO tasks (id, project, name, comment, parent, status, created, last_update, {cols}) "
+                f"SELECT ?, ?, ?, ?, ?, 'created', ?, ?, {cols} FROM tasks WHERE id = ?",
+                (new_id, project if project is not None else src["project"],
+                 name if name is not None else f"Clone of {src['name']}",
+                 comment if comment is not None else f"Auto-generated by cloning task {src['id']}",
+                 new_parent, now, now, source_id))
+            conn.execute("INSERT INTO parameters SELECT ?, section, name, value, type, description "
+                         "FROM parameters WHERE task_id = ?", (new_id, source_id))
+            conn.execute("INSERT INTO configurations SELECT ?, name, kind, value, description "
+                         "FROM configurations WHERE task_id = ?", (new_id, source_id))
+
+    def reset_task(self, task_id: str, *, delete_artifacts: bool = False, force: bool = False) -> list[str]:
+        """Delete a task's outputs and make it a draft again; returns artifact files to remove."""
+        with self.transaction() as conn:
+            row = self._transition(
+                conn, task_id, "reset", TaskStatus.created, force=force, started=None,
+                completed=None, status_reason="", worker=None, queue=None, host=None, pid=None,
+                abort_requested=0, status_before_queue=None)
+            conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
+            conn.execute("DELETE FROM scalars WHERE task_seq = ?", (row["seq"],))
+            files = []
+            if delete_artifacts:
+                files = [r["filename"] for r in conn.execute(
+                    "SELECT filename FROM artifacts WHERE task_id = ?", (task_id,))]
+                conn.execute("DELETE FROM artifacts WHERE task_id = ?", (task_id,))
+        return files
+
+    def delete_task(self, task_id: str, *, force: bool = False) -> None:
+        """Remove a task's rows (its folder is removed by the caller after this commits)."""
+        with self.transaction() as conn:
+            row = self._get(conn, task_id, "status, seq")
+            status_rules.check(task_id, row["status"], "delete", force)
+            conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
+            conn.execute("DELETE FROM scalars WHERE task_seq = ?", (row["seq"],))
+            for table in ("parameters", "configurations", "artifacts"):
+                conn.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
+            conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+
+    def children(self, task_id: str) -> list[dict[str, Any]]:
+        return self.find_tasks(parent=task_id)
+
+    # ------------------------------------------------------------------ parameters
+    def get_parameters(self, task_id: str) -> list[dict[str, Any]]:
+        """Rows ``{section, name, value (JSON text), type, description}``, sorted."""
+        with self.read() as conn:
+            self._get(conn, task_id, "id")
+            return [dict(r) for r in conn.execute(
+                "SELECT section, name, value, type, description FROM parameters WHERE task_id = ? "
+                "ORDER BY section, name", (task_id,))]
+
+    def set_parameters(self, task_id: str, rows: Iterable[tuple], *, replace: bool = False,
+                       check_edit: bool = True, force: bool = False, sections: Iterable[str] = ()) -> None:
+        """Upsert ``(section, name, value, type, description)`` rows in one transaction.
+
+        ``replace`` first drops all parameters; ``sections`` drops just those sections.
+        ``check_edit`` refuses unless the task is a draft (or ``force``).
+        """
+        rows = list(rows)
+        with self.transaction() as conn:
+            row = self._get(conn, task_id, "status")
+            if check_edit:
+                status_rules.check(task_id, row["status"], "edit", force)
+            if replace:
+                conn.execute("DELETE FROM parameters WHERE task_id = ?", (task_id,))
+            for section in sections:
+                conn.execute("DELETE FROM parameters WHERE task_id = ? AND section = ?", (task_id, section))
+            conn.executemany(
+                "INSERT INTO parameters(task_id, section, name, value, type, description) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(task_id, section, name) DO UPDATE SET "
+                "value = excluded.value, type = excluded.type, "
+                "description = CASE WHEN excluded.description = '' THEN parameters.description "
+                "ELSE excluded.description END",
+                [(task_id, *r) for r in rows])
+            conn.execute("UPDATE tasks SET last_update = ? WHERE id = ?", (_now(), task_id))
+
+    def delete_parameter(self, task_id: str, section: str, name: str, *, check_edit: bool = True,
+                         force: bool = False) -> None:
+        with self.transaction() as conn:
+            row = self._get(conn, task_id, "status")
+            if check_edit:
+                status_rules.check(task_id, row["status"], "edit", force)
+            conn.execute("DELETE FROM parameters WHERE task_id = ? AND section = ? AND name = ?",
+                         (task_id, section, name))
+
+    # ------------------------------------------------------------------ configurations
+    def get_configurations(self, task_id: str) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            self._get(conn, task_id, "id")
+            return [dict(r) for r in conn.execute(
+                "SELECT name, kind, value, description FROM configurations WHERE task_id = ? "
+                "ORDER BY name", (task_id,))]
+
+    def set_configuration(self, task_id: str, name: str, kind: str, value: str, description: str = "",
+                          *, check_edit: bool = True, force: bool = False) -> None:
+        with self.transaction() as conn:
+            row = self._get(conn, task_id, "status")
+            if check_edit:
+                status_rules.check(task_id, row["status"], "edit", force)
+            conn.execute(
+                "INSERT INTO configurations(task_id, name, kind, value, description) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(task_id, name) DO UPDATE SET kind = excluded.kind, value = excluded.value, "
+                "description = excluded.description", (task_id, name, kind, value, description))
+
+    # ------------------------------------------------------------------ queues
+    def enqueue(self, task_id: str, queue: str, *, priority: int = 0, force: bool = False) -> None:
+        """Put a task on a queue and set it queued, in one transaction."""
+        now = _now()
+        with self.transaction() as conn:
+            row = self._get(conn, task_id, "status")
+            self._transition(conn, task_id, "enqueue", TaskStatus.queued, force=force, queue=queue,
+                             status_before_queue=row["status"], status_reason="", worker=None,
+                             abort_requested=0)
+            conn.execute("INSERT OR IGNORE INTO queues(name, created) VALUES (?, ?)", (queue, now))
+            conn.execute("INSERT INTO queue_entries(queue, task_id, priority, enqueued) VALUES (?, ?, ?, ?)",
+                         (queue, task_id, int(priority), now))
+
+    def stop_task(self, task_id: str, reason: str, *, operation: str = "stop", force: bool = False) -> None:
+        """Set a queued or running task stopped (leaving its queue), with ``reason``."""
+        now = _now()
+        with self.transaction() as conn:
+            self._transition(conn, task_id, operation, TaskStatus.stopped, force=force, completed=now,
+                             status_reason=reason, abort_requested=0)
+            conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
+
+    def request_abort(self, task_id: str) -> dict:
+        """Flag a running task for its worker to kill; returns the task's row."""
+        with self.transaction() as conn:
+            self._transition(conn, task_id, "abort", None, abort_requested=1)
+            return dict(self._get(conn, task_id))
+
+    def dequeue(self, task_id: str) -> str:
+        """Take a queued task off its queue; it gets back the status it had. Returns that status."""
+        with self.transaction() as conn:
+            row = self._get(conn, task_id, "status, status_before_queue")
+            before = row["status_before_queue"] or TaskStatus.created.value
+            self._transition(conn, task_id, "dequeue", TaskStatus(before), queue=None,
+                             status_before_queue=None)
+            conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
+        return before
+
+    def claim(self, worker: str, queues: list[str], *, host: str | None = None) -> dict | None:
+        """Take the next task from ``queues`` (in that order, then priority, then age) and set it
+        in progress for ``worker``. Exactly one caller gets each task. Returns the row or None."""
+        if not queues:
+            return None
+        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(queues)))
+        marks = ", ".join("?" for _ in queues)
+        now = _now()
+        with self.transaction() as conn:
+            entry = conn.execute(
+                f"SELECT seq, task_id, queue FROM queue_entries WHERE queue IN ({marks}) "
+                f"ORDER BY CASE queue {order} END, priority DESC, seq LIMIT 1",
+                (*queues, *queues)).fetchone()
+            if entry is None:
+                return None
+            moved = conn.execute("DELETE FROM queue_entries WHERE seq = ?", (entry["seq"],)).rowcount
+            updated = conn.execute(
+                "UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
+                "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0 "
+                "WHERE id = ? AND status = 'queued'",
+                (worker, host or socket.gethostname(), now, now, entry["task_id"])).rowcount
+            if moved != 1 or updated != 1:
+                # A queue row whose task is no longer queued (deleted, reset): drop it, claim nothing.
+                return None
+            return self._task_dict(self._get(conn, entry["task_id"]))
+
+    def queue_counts(self) -> list[dict[str, Any]]:
+        """Every queue with its number of waiting tasks."""
+        with self.read() as conn:
+            return [dict(r) for r in conn.execute(
+                "SELECT q.name AS name, count(e.seq) AS queued, q.created AS created FROM queues q "
+                "LEFT JOIN queue_entries e ON e.queue = q.name GROUP BY q.name ORDER BY q.name")]
+
+    def queue_entries(self, queue: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT seq, queue, task_id, priority, enqueued FROM queue_entries"
+        args: tuple = ()
+        if queue is not None:
+            sql += " WHERE queue = ?"
+            args = (queue,)
+        with self.read() as conn:
+            return [dict(r) for r in conn.execute(sql + " ORDER BY queue, priority DESC, seq", args)]
+
+    def pending(self, queues: list[str]) -> int:
+        marks = ", ".join("?" for _ in queues)
+        with self.read() as conn:
+            return conn.execute(f"SELECT count(*) FROM queue_entries WHERE queue IN ({marks})",
+                                queues).fetchone()[0]
+
+    # ------------------------------------------------------------------ scalars
+    def add_scalars(self, task_seq: int, rows: list[tuple]) -> None:
+        """Append ``(title, series, iteration, value, ts)`` rows for the task with ``task_seq``."""
+        if not rows:
+            return
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO scalars(task_seq, title, series, iteration, value, ts) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", [(task_seq, *r) for r in rows])
+
+    def get_scalars(self, task_id: str) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            seq = self._get(conn, task_id, "seq")["seq"]
+            return [dict(r) for r in conn.execute(
+                "SELECT title, series, iteration, value FROM scalars WHERE task_seq = ? "
+                "ORDER BY title, series, iteration, rowid", (seq,))]
+
+    def count_scalars(self, task_id: str) -> int:
+        with self.read() as conn:
+            seq = self._get(conn, task_id, "seq")["seq"]
+            return conn.execute("SELECT count(*) FROM scalars WHERE task_seq = ?", (seq,)).fetchone()[0]
+
+    # ------------------------------------------------------------------ artifacts
+    def add_artifact(self, task_id: str, name: str, kind: str, filename: str, size: int,
+                     sha256: str, meta: dict) -> None:
+        with self.transaction() as conn:
+            self._get(conn, task_id, "id")
+            conn.execute(
+                "INSERT INTO artifacts(task_id, name, kind, filename, size, sha256, created, meta) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(task_id, name) DO UPDATE SET "
+                "kind = excluded.kind, filename = excluded.filename, size = excluded.size, "
+                "sha256 = excluded.sha256, created = excluded.created, meta = excluded.meta",
+                (task_id, name, kind, filename, size, sha256, _now(), json.dumps(meta)))
+
+    def get_artifacts(self, task_id: str) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            rows = [dict(r) for r in conn.execute(
+                "SELECT name, kind, filename, size, sha256, created, meta FROM artifacts "
+                "WHERE task_id = ? ORDER BY name", (task_id,))]
+        for row in rows:
+            row["meta"] = json.loads(row["meta"])
+        return rows
+
+    # ------------------------------------------------------------------ workers
+    def register_worker(self, name: str, host: str, pid: int, queues: list[str], slots: int) -> None:
+        now = _now()
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO workers(name, host, pid, queues, slots, started, last_heartbeat, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running') ON CONFLICT(name) DO UPDATE SET "
+                "host = excluded.host, pid = excluded.pid, queues = excluded.queues, "
+                "slots = excluded.slots, started = excluded.started, "
+                "last_heartbeat = excluded.last_heartbeat, state = 'running'",
+                (name, host, pid, json.dumps(queues), slots, now, now))
+
+    def worker_row(self, name: str) -> dict | None:
+        with self.read() as conn:
+            row = conn.execute("SELECT * FROM workers WHERE name = ?", (name,)).fetchone()
+        return dict(row) if row else None
+
+    def heartbeat(self, name: str, task_ids: list[str], state: str = "running") -> list[str]:
+        """Record that a worker is alive and its tasks too; returns those of its tasks whose
+        abort was requested."""
+        now = _now()
+        with self.transaction() as conn:
+            conn.execute("UPDATE workers SET last_heartbeat = ?, state = ? WHERE name = ?",
+                         (now, state, name))
+            if not task_ids:
+                return []
+            marks = ", ".join("?" for _ in task_ids)
+            conn.execute(f"UPDATE tasks SET last_update = ? WHERE id IN ({marks}) "
+                         "AND status = 'in_progress'", (now, *task_ids))
+            return [r["id"] for r in conn.execute(
+                f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
+
+    def unregister_worker(self, name: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM workers WHERE name = ?", (name,))
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            workers = [dict(r) for r in conn.execute("SELECT * FROM workers ORDER BY name")]
+            for w in workers:
+                w["queues"] = json.loads(w["queues"])
+                w["tasks"] = [r["id"] for r in conn.execute(
+                    "SELECT id FROM tasks WHERE worker = ? AND status = 'in_progress'", (w["name"],))]
+        return workers
+
+    def sweep_lost(self, timeout: float, *, requeue: bool = False, exclude_worker: str | None = None) -> list[tuple[str, str]]:
+        """Fail (or re-queue) in-progress tasks whose worker stopped beating for ``timeout`` s.
+
+        Returns ``(task_id, worker)`` pairs that were handled.
+        """
+        now = _now()
+        limit = now - timeout
+        handled = []
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "SELECT t.id, t.worker, t.queue FROM tasks t LEFT JOIN workers w ON w.name = t.worker "
+                "WHERE t.status = 'in_progress' AND t.worker IS NOT NULL AND t.worker != ? "
+                "AND (w.name IS NULL OR w.last_heartbeat < ?) AND t.last_update < ?",
+                (exclude_worker or "", limit, limit)).fetchall()
+            for row in rows:
+                if requeue:
+                    conn.execute("UPDATE tasks SET status = 'queued', worker = NULL, status_reason = ?, "
+                                 "last_update = ? WHERE id = ?",
+                                 (f"re-queued: worker {row['worker']} lost", now, row["id"]))
+                    conn.execute("INSERT OR IGNORE INTO queue_entries(queue, task_id, priority, enqueued) "
+                                 "VALUES (?, ?, 1, ?)", (row["queue"] or "default", row["id"], now))
+                else:
+                    conn.execute("UPDATE tasks SET status = 'failed', status_reason = ?, completed = ?, "
+                                 "last_update = ? WHERE id = ?",
+                                 (f"worker {row['worker']} lost", now, now, row["id"]))
+                handled.append((row["id"], row["worker"]))
+            conn.execute("UPDATE workers SET state = 'lost' WHERE last_heartbeat < ? AND state != 'lost'",
+                         (limit,))
+        return handled
+
+    # ------------------------------------------------------------------ maintenance
+    def integrity_check(self) -> str:
+        with self.read() as conn:
+            return conn.execute("PRAGMA integrity_check").fetchone()[0]

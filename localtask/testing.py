@@ -1,0 +1,41 @@
+"""Pytest plugin (auto-loaded when localtask is installed): a throwaway store per test.
+
+Use it to unit-test ML code that calls ``Task.init`` without any infrastructure::
+
+    def test_training_records_accuracy(localtask_home):
+        task = train(lr=0.1)            # your code, calling Task.init(...)
+        assert task.get_reported_scalars()["accuracy"]["val"]["y"][-1] > 0.9
+
+``localtask_home`` is the store folder (a fresh ``tmp_path`` subfolder, also exported as
+``LOCALTASK_HOME`` for subprocesses); ``localtask_store`` is the opened :class:`Store`.
+"""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def localtask_home(tmp_path, monkeypatch):
+    """A fresh, empty store folder for this test; ``LOCALTASK_HOME`` points at it."""
+    from .task import Task
+
+    home = tmp_path / "localtask-home"
+    monkeypatch.setenv("LOCALTASK_HOME", str(home))
+    monkeypatch.delenv("LOCALTASK_TASK_ID", raising=False)
+    previous = Task._current
+    Task._current = None
+    yield home
+    current = Task._current
+    if current is not None and current is not previous:
+        try:
+            current.close()
+        finally:
+            Task._current = previous
+
+
+@pytest.fixture
+def localtask_store(localtask_home):
+    """The :class:`localtask.Store` opened on :func:`localtask_home`."""
+    from .store import Store
+
+    return Store.open(localtask_home)
