@@ -819,8 +819,10 @@ class Store:
                     "SELECT id FROM tasks WHERE worker = ? AND status = 'in_progress'", (w["name"],))]
         return workers
 
-    def sweep_lost(self, timeout: float, *, requeue: bool = False, exclude_worker: str | None = None) -> list[tuple[str, str]]:
-        """Fail (or re-queue) in-progress tasks whose worker stopped beating for ``timeout`` s.
+    def sweep_lost(self, timeout: float, *, requeue: bool = False, exclude_worker: str | None = None,
+                   only_worker: str | None = None) -> list[tuple[str, str]]:
+        """Fail (or re-queue) in-progress tasks whose worker stopped beating for ``timeout`` s
+        (with ``only_worker``: every in-progress task of that worker, at once).
 
         Returns ``(task_id, worker)`` pairs that were handled.
         """
@@ -828,11 +830,15 @@ class Store:
         limit = now - timeout
         handled = []
         with self.transaction() as conn:
-            rows = conn.execute(
-                "SELECT t.id, t.worker, t.queue FROM tasks t LEFT JOIN workers w ON w.name = t.worker "
-                "WHERE t.status = 'in_progress' AND t.worker IS NOT NULL AND t.worker != ? "
-                "AND (w.name IS NULL OR w.last_heartbeat < ?) AND t.last_update < ?",
-                (exclude_worker or "", limit, limit)).fetchall()
+            if only_worker is not None:
+                rows = conn.execute("SELECT id, worker, queue FROM tasks WHERE status = 'in_progress' "
+                                    "AND worker = ?", (only_worker,)).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT t.id, t.worker, t.queue FROM tasks t LEFT JOIN workers w ON w.name = t.worker "
+                    "WHERE t.status = 'in_progress' AND t.worker IS NOT NULL AND t.worker != ? "
+                    "AND (w.name IS NULL OR w.last_heartbeat < ?) AND t.last_update < ?",
+                    (exclude_worker or "", limit, limit)).fetchall()
             for row in rows:
                 if requeue:
                     conn.execute("UPDATE tasks SET status = 'queued', worker = NULL, status_reason = ?, "
@@ -845,9 +851,31 @@ class Store:
                                  "last_update = ? WHERE id = ?",
                                  (f"worker {row['worker']} lost", now, now, row["id"]))
                 handled.append((row["id"], row["worker"]))
-            conn.execute("UPDATE workers SET state = 'lost' WHERE last_heartbeat < ? AND state != 'lost'",
-                         (limit,))
+            if only_worker is None:
+                conn.execute("UPDATE workers SET state = 'lost' WHERE last_heartbeat < ? AND state != 'lost'",
+                             (limit,))
         return handled
+
+    def abort_requested(self, task_ids: list[str]) -> list[str]:
+        """Those of ``task_ids`` whose abort was requested."""
+        marks = ", ".join("?" for _ in task_ids)
+        with self.read() as conn:
+            return [r["id"] for r in conn.execute(
+                f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
+
+    def set_task_pid(self, task_id: str, pid: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE tasks SET pid = ?, last_update = ? WHERE id = ?", (pid, _now(), task_id))
+
+    def finish_task(self, task_id: str, worker: str, status: TaskStatus, reason: str) -> bool:
+        """End a task run by ``worker`` (completed / failed / stopped). Does nothing, and returns
+        False, if the task is no longer this worker's running task (lost, reset, deleted)."""
+        now = _now()
+        with self.transaction() as conn:
+            return conn.execute(
+                "UPDATE tasks SET status = ?, status_reason = ?, completed = ?, last_update = ?, "
+                "abort_requested = 0 WHERE id = ? AND status = 'in_progress' AND worker = ?",
+                (TaskStatus(status).value, reason, now, now, task_id, worker)).rowcount == 1
 
     # ------------------------------------------------------------------ maintenance
     def integrity_check(self) -> str:

@@ -1,0 +1,114 @@
+"""The Python environment a worker runs a task in: its own interpreter, or a cached venv."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .exceptions import RunError
+from .store import Store
+
+Say = Callable[[str], None]
+READY = ".localtask-ready"
+
+
+def check_current(environment: dict[str, Any], say: Say) -> int:
+    """Warn (through ``say``) about each recorded package whose installed version differs and
+    about a Python minor-version mismatch. Returns the number of warnings."""
+    from importlib import metadata
+
+    warnings = 0
+    recorded = environment.get("python") or ""
+    here = platform.python_version()
+    if recorded and recorded.split(".")[:2] != here.split(".")[:2]:
+        say(f"localtask: WARNING: the task was recorded with Python {recorded}; running with {here}")
+        warnings += 1
+    for pkg in environment.get("packages") or []:
+        try:
+            installed = metadata.version(pkg["name"])
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed != pkg.get("version"):
+            say(f"localtask: WARNING: package {pkg['name']} was {pkg.get('version')} when recorded; "
+                f"{'not installed' if installed is None else installed} here")
+            warnings += 1
+    return warnings
+
+
+def requirements(packages: list[dict[str, Any]]) -> list[str]:
+    """pip arguments installing the recorded packages (editable/local ones from their path)."""
+    lines = []
+    for pkg in packages:
+        if pkg.get("editable") and pkg.get("path"):
+            lines += ["-e", pkg["path"]]
+        elif pkg.get("path"):
+            lines.append(pkg["path"])
+        elif pkg.get("vcs") and pkg.get("url"):
+            lines.append(f"{pkg['vcs']}+{pkg['url']}@{pkg.get('commit') or ''}".rstrip("@"))
+        else:
+            lines.append(f"{pkg['name']}=={pkg['version']}")
+    return lines
+
+
+def venv_key(environment: dict[str, Any], wheels: str | None) -> str:
+    payload = json.dumps({"python": platform.python_version(), "exe": sys.executable,
+                          "packages": requirements(environment.get("packages") or []),
+                          "wheels": wheels}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def _run(cmd: list[str], say: Say, env: dict | None = None) -> None:
+    say("localtask: $ " + " ".join(cmd))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                            errors="replace")
+    tail: list[str] = []
+    for line in proc.stdout:
+        say(line.rstrip("\n"))
+        tail = (tail + [line.rstrip("\n")])[-10:]
+    if proc.wait() != 0:
+        raise RunError(f"{Path(cmd[0]).name} {cmd[1] if len(cmd) > 1 else ''} failed "
+                       f"(exit {proc.returncode}): " + " | ".join(tail[-5:]))
+
+
+def ensure_venv(store: Store, environment: dict[str, Any], say: Say, wheels: str | None = None) -> str:
+    """The python of a virtual environment with the task's recorded packages, built once and
+    cached under a hash of the package list (the next run with the same list installs nothing).
+    With ``wheels`` pip installs offline from that folder. Uses uv when it is installed."""
+    from filelock import FileLock
+
+    root = store.cache_dir / "venvs"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = venv_key(environment, wheels)
+    target = root / key
+    python = target / "bin" / "python"
+    with FileLock(str(target) + ".lock", timeout=3600):
+        if (target / READY).exists():
+            say(f"localtask: reusing environment {target}")
+            return str(python)
+        shutil.rmtree(target, ignore_errors=True)
+        reqs = requirements(environment.get("packages") or [])
+        uv = shutil.which("uv")
+        say(f"localtask: building environment {target} ({len(environment.get('packages') or [])} packages)")
+        if uv:
+            _run([uv, "venv", "--quiet", "--python", sys.executable, str(target)], say)
+            install = [uv, "pip", "install", "--python", str(python)]
+        else:
+            _run([sys.executable, "-m", "venv", str(target)], say)
+            install = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
+        if wheels:
+            install += ["--no-index", "--find-links", str(wheels)]
+        if reqs:
+            env = dict(os.environ, PIP_NO_INPUT="1")
+            try:
+                _run(install + reqs, say, env=env)
+            except RunError:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
+        (target / READY).write_text(json.dumps(reqs))
+    return str(python)

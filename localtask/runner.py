@@ -1,0 +1,158 @@
+"""Rebuild a task's code in a fresh working copy and build the command that runs it."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+from .capture import git
+from .exceptions import RunError
+from .store import Store
+
+Say = Callable[[str], None]
+
+
+def _repo_key(repository: str) -> str:
+    return hashlib.sha256(repository.encode()).hexdigest()[:16]
+
+
+def _has_commit(mirror: Path, commit: str) -> bool:
+    return git(["cat-file", "-e", f"{commit}^{{commit}}"], mirror, check=False).returncode == 0
+
+
+def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
+    """A bare mirror of the task's repository in the store's cache holding its commit.
+
+    Cloned from the recorded remote (or the local path when there was none), fetched when the
+    commit is missing; a file lock keeps two workers from racing on the same mirror.
+    """
+    from filelock import FileLock
+
+    sources = [script["repository"]]
+    if script.get("local_path") and script["local_path"] not in sources:
+        sources.append(script["local_path"])  # commits not pushed yet may still be there
+    root = store.cache_dir / "repos"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mirror = root / f"{_repo_key(script['repository'])}.git"
+    commit = script["commit"]
+    with FileLock(str(mirror) + ".lock", timeout=600):
+        if not (mirror / "HEAD").exists():
+            errors = []
+            for source in sources:
+                say(f"localtask: caching repository {source}")
+                tmp = root / f".tmp-{uuid.uuid4().hex}"
+                proc = git(["clone", "--mirror", "--quiet", source, str(tmp)], root, check=False)
+                if proc.returncode == 0:
+                    os.replace(tmp, mirror)
+                    break
+                shutil.rmtree(tmp, ignore_errors=True)
+                errors.append(f"{source}: {proc.stderr.decode(errors='replace').strip()}")
+            else:
+                raise RunError("Cannot clone the task's repository: " + "; ".join(errors))
+        if _has_commit(mirror, commit):
+            return mirror
+        for source in sources:
+            say(f"localtask: fetching {commit[:12]} from {source}")
+            git(["fetch", "--quiet", source, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                mirror, check=False)
+            if _has_commit(mirror, commit):
+                return mirror
+    raise RunError(f"Commit {commit} is in none of {', '.join(sources)}: was it pushed, or the "
+                   "branch rewritten? Push it (or restore it) and enqueue the task again.")
+
+
+def _safe_relative(path: str) -> PurePosixPath:
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or ".." in rel.parts or not path:
+        raise RunError(f"Refusing to write {path!r}: it points outside the working copy.")
+    return rel
+
+
+def check_diff_paths(diff: bytes) -> None:
+    """Refuse a diff that names a path outside the working copy, before anything is written."""
+    from .capture import diff_files
+
+    for line in diff.split(b"\n"):
+        if line.startswith((b"--- ", b"+++ ", b"rename from ", b"rename to ", b"copy from ", b"copy to ")):
+            name = line.split(b" ", 2)[-1].decode("utf-8", "replace").strip()
+            if name == "/dev/null":
+                continue
+            if line.startswith((b"--- a/", b"+++ b/")):
+                name = name[2:]
+            _safe_relative(name.strip('"'))
+    for name in diff_files(diff):
+        _safe_relative(name.strip('"'))
+
+
+def rebuild(store: Store, task_id: str, script: dict[str, Any], workdir: Path, say: Say) -> Path:
+    """Write the task's code into ``workdir``; returns the directory to run in."""
+    kind = script.get("kind")
+    code = store.get_code(task_id)
+    if kind == "git":
+        diff = code or b""
+        check_diff_paths(diff)
+        if script.get("commit"):
+            mirror = ensure_mirror(store, script, say)
+            proc = git(["clone", "--quiet", "--shared", "--no-checkout", str(mirror), str(workdir)],
+                       workdir.parent, check=False)
+            if proc.returncode != 0:
+                raise RunError(f"Cannot create a working copy: {proc.stderr.decode(errors='replace').strip()}")
+            git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", script["commit"]], workdir)
+        else:  # recorded in a repository without any commit: the diff holds everything
+            workdir.mkdir(mode=0o700, parents=True)
+            git(["init", "--quiet"], workdir)
+        if diff:
+            proc = git(["apply", "--binary", "--whitespace=nowarn", "-"], workdir, input=diff, check=False)
+            if proc.returncode != 0:
+                message = proc.stderr.decode(errors="replace").strip()
+                raise RunError(f"The recorded diff no longer applies to commit "
+                               f"{(script.get('commit') or 'none')[:12]}: {message}")
+        say(f"localtask: code at {script.get('repository')} {(script.get('commit') or '')[:12]}"
+            f" + diff of {len(diff)} bytes ({len(script.get('diff_files') or [])} files)")
+    elif kind == "files":
+        workdir.mkdir(mode=0o700, parents=True)
+        with zipfile.ZipFile(io.BytesIO(code or b"")) as zf:
+            for info in zf.infolist():
+                rel = _safe_relative(info.filename)
+                target = workdir / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(zf.read(info))
+        say(f"localtask: code from the {len(script.get('files') or [])} stored file(s)")
+    else:
+        raise RunError("The task has no runnable script recorded (it was created interactively); "
+                       "record it by running a script that calls Task.init.")
+    work = script.get("working_dir") or "."
+    run_dir = workdir if os.path.isabs(work) else workdir / work
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def command(python: str, script: dict[str, Any], workdir: Path) -> list[str]:
+    """The command line that runs the task's entry point with its recorded argv."""
+    argv = [str(a) for a in script.get("argv") or []]
+    if script.get("module"):
+        return [python, "-u", "-m", script["module"], *argv]
+    entry = script.get("entry_point")
+    if not entry:
+        raise RunError("The task has no entry point recorded.")
+    path = Path(entry)
+    if not path.is_absolute():
+        path = workdir / _safe_relative(entry)
+    return [python, "-u", str(path), *argv]
+
+
+def make_workdir(store: Store, task_id: str) -> Path:
+    root = store.cache_dir / "work"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{task_id[:12]}-", dir=root)) / "code"
+
+
+def remove_workdir(workdir: Path) -> None:
+    shutil.rmtree(workdir.parent, ignore_errors=True)
+

@@ -1,0 +1,300 @@
+"""The worker: claims queued tasks and runs each as its own process group.
+
+The loop body is :meth:`Worker.work_once` (one iteration; tests can drive it). Signal
+handlers only set flags: a first SIGTERM/SIGINT drains (nothing new is claimed, running tasks
+finish), a second aborts the running tasks.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import environment as env_mod, runner
+from .exceptions import LocaltaskError, RunError
+from .queue import Waker, check_queue_name
+from .status import TaskStatus
+from .store import Store
+
+log = logging.getLogger("localtask.worker")
+
+STDERR_TAIL = 15
+
+
+@dataclass
+class Run:
+    """A task this worker is running."""
+
+    task_id: str
+    thread: threading.Thread | None = None
+    process: subprocess.Popen | None = None
+    abort_reason: str | None = None
+    term_sent: float | None = None
+    killed: bool = False
+    stderr_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=STDERR_TAIL))
+
+
+class Worker:
+    """Runs queued tasks from ``queues`` (first queue first), ``slots`` at a time.
+
+    ``env``: ``current`` runs with this interpreter (warning about package differences);
+    ``venv`` builds a cached virtual environment from the recorded packages (offline from
+    ``wheels`` when given). ``burst``: return once the queues are empty and tasks have ended.
+    """
+
+    def __init__(self, home: str | os.PathLike | None = None, queues=("default",), slots: int = 1,
+                 name: str | None = None, env: str = "current", wheels: str | None = None,
+                 burst: bool = False, keep_workdirs: bool = False, requeue_lost: bool = False,
+                 lost_timeout: float = 30.0, grace: float = 10.0, poll_interval: float = 0.5,
+                 heartbeat_interval: float = 2.0, use_events: bool = True):
+        self.store = Store.open(home)
+        self.queues = [check_queue_name(q) for q in (queues or ["default"])]
+        if slots < 1:
+            raise LocaltaskError(f"slots must be at least 1 (got {slots}).")
+        if env not in ("current", "venv"):
+            raise LocaltaskError(f"env must be 'current' or 'venv' (got {env!r}).")
+        self.slots = int(slots)
+        self.host = socket.gethostname()
+        self.name = name or f"{self.host}:{os.getpid()}"
+        self.env = env
+        self.wheels = str(Path(wheels).absolute()) if wheels else None
+        self.burst = burst
+        self.keep_workdirs = keep_workdirs
+        self.requeue_lost = requeue_lost
+        self.lost_timeout = float(lost_timeout)
+        self.grace = float(grace)
+        self.poll_interval = float(poll_interval)
+        self.heartbeat_interval = min(float(heartbeat_interval), max(self.lost_timeout / 3, 0.1))
+        self.use_events = use_events and not self.store.shared
+        self.running: dict[str, Run] = {}
+        self._lock = threading.Lock()
+        self._signals = 0
+        self._last_beat = 0.0
+        self._waker: Waker | None = None
+        self._registered = False
+
+    # ------------------------------------------------------------------ life
+    def register(self) -> None:
+        """Enter the workers table and sweep tasks left running by lost workers."""
+        existing = self.store.worker_row(self.name)
+        if existing and existing["state"] == "running" and (
+                existing["host"] != self.host or existing["pid"] != os.getpid()) and (
+                time.time() - existing["last_heartbeat"] < self.lost_timeout):
+            raise LocaltaskError(
+                f"A worker named {self.name!r} is already running on {existing['host']} "
+                f"(pid {existing['pid']}); choose another --name.")
+        self.store.register_worker(self.name, self.host, os.getpid(), self.queues, self.slots)
+        self._registered = True
+        # Tasks still carrying our name belong to an earlier life of this worker: they are not
+        # running any more.
+        for task_id, _ in self.store.sweep_lost(0, requeue=self.requeue_lost, only_worker=self.name):
+            log.warning("task %s: failed, worker %s restarted", task_id, self.name)
+        self.sweep()
+
+    def sweep(self) -> None:
+        for task_id, worker in self.store.sweep_lost(self.lost_timeout, requeue=self.requeue_lost,
+                                                     exclude_worker=self.name):
+            log.warning("task %s: worker %s lost; %s", task_id, worker,
+                        "re-queued" if self.requeue_lost else "failed")
+
+    def run(self) -> int:
+        """Run until stopped by signals (or, in burst mode, until there is no work). Returns 0."""
+        self._install_signals()
+        self._waker = Waker(self.store, use_events=self.use_events)
+        self.register()
+        log.info("worker %s: watching queues %s with %d slot(s)", self.name, self.queues, self.slots)
+        try:
+            while True:
+                claimed = self.work_once()
+                if self._should_exit(claimed):
+                    break
+                if not claimed:
+                    self._waker.wait(self.poll_interval)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _should_exit(self, claimed: int) -> bool:
+        with self._lock:
+            busy = bool(self.running)
+        if self._signals >= 1 and not busy:
+            return True
+        return self.burst and not busy and claimed == 0 and not self.store.pending(self.queues)
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(signum, frame):
+            self._signals += 1
+            if self._waker is not None:
+                self._waker.wake()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            runs = list(self.running.values())
+        for run in runs:
+            self._abort(run, "worker shut down")
+        for run in runs:
+            if run.thread is not None:
+                run.thread.join(timeout=self.grace + 5)
+        if self._waker is not None:
+            self._waker.close()
+        if self._registered:
+            self.store.unregister_worker(self.name)
+
+    # ------------------------------------------------------------------ one iteration
+    def work_once(self) -> int:
+        """One loop iteration: heartbeat, abort handling, claims. Returns the number claimed."""
+        now = time.time()
+        with self._lock:
+            ids = list(self.running)
+        if now - self._last_beat >= self.heartbeat_interval:
+            self._last_beat = now
+            aborted = self.store.heartbeat(self.name, ids, "draining" if self._signals else "running")
+            self.sweep()
+        else:
+            aborted = self.store.abort_requested(ids) if ids else []
+        for task_id in aborted:
+            run = self.running.get(task_id)
+            if run is not None:
+                self._abort(run, "aborted by user")
+        self._escalate()
+        if self._signals >= 2:
+            for run in list(self.running.values()):
+                self._abort(run, "worker stopped")
+            return 0
+        if self._signals:
+            return 0
+        claimed = 0
+        while len(self.running) < self.slots:
+            row = self.store.claim(self.name, self.queues, host=self.host)
+            if row is None:
+                break
+            claimed += 1
+            self._start(row)
+        return claimed
+
+    def _start(self, row: dict) -> None:
+        run = Run(row["id"])
+        with self._lock:
+            self.running[row["id"]] = run
+        run.thread = threading.Thread(target=self._execute, args=(run, row),
+                                      name=f"localtask-task-{row['id'][:8]}", daemon=True)
+        run.thread.start()
+
+    # ------------------------------------------------------------------ abort
+    def _abort(self, run: Run, reason: str) -> None:
+        if run.abort_reason is None:
+            run.abort_reason = reason
+        proc = run.process
+        if proc is not None and proc.poll() is None and run.term_sent is None:
+            run.term_sent = time.monotonic()
+            self._signal_group(proc, signal.SIGTERM)
+
+    def _escalate(self) -> None:
+        for run in list(self.running.values()):
+            proc = run.process
+            if (run.term_sent is not None and not run.killed and proc is not None and proc.poll() is None
+                    and time.monotonic() - run.term_sent >= self.grace):
+                run.killed = True
+                self._signal_group(proc, signal.SIGKILL)
+
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # ------------------------------------------------------------------ running one task
+    def _execute(self, run: Run, row: dict) -> None:
+        task_id = row["id"]
+        console = self.store.console_path(task_id)
+        console.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out = open(console, "a", buffering=1, encoding="utf-8", errors="replace")
+        out_lock = threading.Lock()
+
+        def say(text: str) -> None:
+            with out_lock:
+                out.write(text.rstrip("\n") + "\n")
+
+        workdir = None
+        status, reason = TaskStatus.failed, ""
+        try:
+            say(f"localtask: worker {self.name} runs task {task_id}")
+            script = row["script"]
+            workdir = runner.make_workdir(self.store, task_id)
+            run_dir = runner.rebuild(self.store, task_id, script, workdir, say)
+            if self.env == "venv":
+                python = env_mod.ensure_venv(self.store, row["environment"], say, self.wheels)
+            else:
+                python = sys.executable
+                env_mod.check_current(row["environment"], say)
+            cmd = runner.command(python, script, workdir)
+            env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
+                       PYTHONUNBUFFERED="1")
+            if run.abort_reason:
+                raise RunError(run.abort_reason)
+            proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            run.process = proc
+            if run.abort_reason:  # aborted while we were starting it
+                self._abort(run, run.abort_reason)
+            self.store.set_task_pid(task_id, proc.pid)
+            readers = [threading.Thread(target=self._pump, args=(proc.stdout, say, None), daemon=True),
+                       threading.Thread(target=self._pump, args=(proc.stderr, say, run.stderr_tail), daemon=True)]
+            for reader in readers:
+                reader.start()
+            code = proc.wait()
+            for reader in readers:
+                reader.join()
+            if run.abort_reason:
+                status, reason = TaskStatus.stopped, run.abort_reason
+            elif code == 0:
+                status = TaskStatus.completed
+            else:
+                what = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+                tail = "\n".join(run.stderr_tail)
+                status, reason = TaskStatus.failed, what + (f"\n{tail}" if tail else "")
+        except LocaltaskError as exc:
+            status = TaskStatus.stopped if run.abort_reason else TaskStatus.failed
+            reason = run.abort_reason or str(exc)
+            say(f"localtask: {reason}")
+        except Exception as exc:  # a bug or an OS error must still end the task, with its reason
+            log.exception("task %s: worker error", task_id)
+            reason = f"worker error: {type(exc).__name__}: {exc}"
+            say(f"localtask: {reason}")
+        finally:
+            say(f"localtask: task {task_id} {status.value}" + (f": {reason.splitlines()[0]}" if reason else ""))
+            out.close()
+            try:
+                self.store.finish_task(task_id, self.name, status, reason)
+            except LocaltaskError as exc:
+                log.error("task %s: cannot record its end (%s): %s", task_id, status.value, exc)
+            if workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed):
+                runner.remove_workdir(workdir)
+            with self._lock:
+                self.running.pop(task_id, None)
+            if self._waker is not None:
+                self._waker.wake()
+
+    @staticmethod
+    def _pump(stream, say, tail) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            say(line)
+            if tail is not None:
+                tail.append(line)
+        stream.close()
