@@ -9,9 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -41,11 +38,8 @@ def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def git(args: list[str], cwd: str | os.PathLike, *, env: dict[str, str] | None = None,
         check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
     """Run git with the user's diff/colour settings neutralised; raises CaptureError on failure."""
-    cmd = ["git"]
-    for setting in GIT_CONFIG_OVERRIDES:
-        cmd += ["-c", setting]
     try:
-        proc = subprocess.run(cmd + args, cwd=cwd, env=env or git_env(), input=input,
+        proc = subprocess.run(_git_cmd(args), cwd=cwd, env=env or git_env(), input=input,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError:
         raise CaptureError("git is not installed or not on PATH; install git to record or rebuild code.") from None
@@ -93,30 +87,32 @@ def _read_branch(git_dir: Path) -> str | None:
     return None
 
 
-def git_diff(top: Path, index_path: Path | None, base: str) -> bytes:
-    """The working tree against ``base``, staged + unstaged + untracked-not-ignored files,
-    binary-safe, built through a temporary index so the user's index is never touched."""
-    fd, tmp_index = tempfile.mkstemp(prefix="localtask-index-")
-    os.close(fd)
-    try:
-        if index_path is not None and index_path.exists():
-            shutil.copyfile(index_path, tmp_index)
-        else:
-            os.unlink(tmp_index)
-        env = git_env({"GIT_INDEX_FILE": tmp_index})
-        git(["add", "-A", "--", "."], top, env=env)
-        proc = git(["diff", "--cached", "--binary", "--no-color", "--no-ext-diff", "--no-textconv",
-                    "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", base], top, env=env)
-        return proc.stdout
-    finally:
-        try:
-            os.unlink(tmp_index)
-        except FileNotFoundError:
-            pass
+def _git_cmd(args: list[str]) -> list[str]:
+    cmd = ["git"]
+    for setting in GIT_CONFIG_OVERRIDES:
+        cmd += ["-c", setting]
+    return cmd + args
+
+
+def _spawn(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(_git_cmd(args), cwd=cwd, env=env or git_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _finish(proc: subprocess.Popen, what: str, check: bool = True) -> tuple[int, bytes]:
+    out, err = proc.communicate()
+    if check and proc.returncode != 0:
+        raise CaptureError(f"git {what} failed: {err.decode(errors='replace').strip()}")
+    return proc.returncode, out
 
 
 def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
-    """Git facts of the repository holding ``start``, and the uncommitted diff; None outside git."""
+    """Git facts of the repository holding ``start``, and the uncommitted diff; None outside git.
+
+    The diff covers staged, unstaged and untracked-not-ignored files, binary-safe, and is built
+    through a temporary index (``GIT_INDEX_FILE``) so the user's own index is never touched.
+    Independent git calls run concurrently: this sits on Task.init's start-up path.
+    """
     start_dir = start if start.is_dir() else start.parent
     proc = git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-path", "index"],
                start_dir, check=False)
@@ -126,15 +122,29 @@ def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
     top, git_dir = Path(top_s), Path(git_dir_s)
     index_path = Path(index_s) if os.path.isabs(index_s) else start_dir / index_s
     branch = _read_branch(git_dir)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        head_f = pool.submit(git, ["rev-parse", "--verify", "-q", "HEAD^{commit}"], top, check=False)
-        conf_f = pool.submit(git, ["config", "--get-regexp", r"^(remote\..*\.url|branch\..*\.remote)$"],
-                             top, check=False)
-        head = head_f.result()
-        commit = head.stdout.decode().strip() if head.returncode == 0 else None
-        diff_f = pool.submit(git_diff, top, index_path, commit or EMPTY_TREE)
-        conf = conf_f.result().stdout.decode(errors="replace")
-        diff = diff_f.result()
+    tmp_index = str(git_dir / f"localtask-index-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        try:
+            shutil.copyfile(index_path, tmp_index)
+        except FileNotFoundError:
+            pass  # no index yet: git add builds one from scratch
+        env = git_env({"GIT_INDEX_FILE": tmp_index})
+        head_p = _spawn(["rev-parse", "--verify", "-q", "HEAD^{commit}"], top)
+        conf_p = _spawn(["config", "--get-regexp", r"^(remote\..*\.url|branch\..*\.remote)$"], top)
+        add_p = _spawn(["add", "-A", "--", "."], top, env)
+        code, out = _finish(head_p, "rev-parse", check=False)
+        commit = out.decode().strip() if code == 0 else None
+        _finish(add_p, "add")
+        diff_p = _spawn(["diff", "--cached", "--binary", "--no-color", "--no-ext-diff", "--no-textconv",
+                         "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", commit or EMPTY_TREE],
+                        top, env)
+        conf = _finish(conf_p, "config", check=False)[1].decode(errors="replace")
+        diff = _finish(diff_p, "diff")[1]
+    finally:
+        try:
+            os.unlink(tmp_index)
+        except FileNotFoundError:
+            pass
     branch_remote = None
     if branch:
         for line in conf.splitlines():
@@ -183,6 +193,8 @@ def local_modules(folder: Path) -> dict[str, bytes]:
 
 
 def snapshot(files: dict[str, bytes]) -> bytes:
+    import zipfile
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(files):
@@ -252,7 +264,9 @@ def diff_files(diff: bytes) -> list[str]:
 # --------------------------------------------------------------------- environment
 def _site_key() -> str:
     parts = []
-    for entry in sys.path:
+    # sys.path[0] is the script's own folder: it changes with every script and every file
+    # written next to it, and holds no installed distributions worth a cache miss.
+    for entry in sys.path[1:]:
         try:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:

@@ -9,7 +9,6 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import time
 import traceback
 import uuid
@@ -17,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import argparse_hook, artifacts as artifacts_mod, params as P
+from . import argparse_hook, params as P
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger, scalars_as_dict
 from .status import TaskStatus
@@ -523,6 +522,8 @@ class Task:
         if isinstance(configuration, (str, os.PathLike)):
             path = Path(configuration)
             if name in stored:
+                import tempfile
+
                 text = stored[name]["value"]
                 fd, tmp = tempfile.mkstemp(prefix="localtask-config-", suffix=path.suffix)
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -603,12 +604,16 @@ class Task:
         """Store a file, a folder (zipped), a dict/list (JSON), a str (text), a numpy array,
         a DataFrame or any picklable object. The file is complete before its row is committed.
         Raises ArtifactError on a bad name or an I/O error (disk full...)."""
+        from . import artifacts as artifacts_mod
+
         artifacts_mod.upload(self._store, self.id, name, artifact_object, metadata)
         return True
 
     @property
-    def artifacts(self) -> dict[str, artifacts_mod.Artifact]:
+    def artifacts(self) -> dict[str, Any]:
         """``{name: Artifact}``; ``artifact.get_local_copy()`` / ``artifact.get()``."""
+        from . import artifacts as artifacts_mod
+
         return {row["name"]: artifacts_mod.Artifact(self._store, self.id, row)
                 for row in self._store.get_artifacts(self.id)}
 
@@ -632,9 +637,10 @@ class Task:
     def mark_stopped(self, force: bool = False, status_message: str | None = None) -> None:
         self._store.stop_task(self.id, status_message or "stopped", force=force)
 
-    def publish(self) -> None:
-        """Make the task read-only (from completed or stopped)."""
-        self._transition("publish", TaskStatus.published)
+    def publish(self, force: bool = False) -> None:
+        """Make the task read-only (from completed or stopped; with ``force`` also from created
+        or failed). Raises IllegalTransitionError."""
+        self._transition("publish", TaskStatus.published, force)
 
     def close(self) -> None:
         """Flush outputs and, for the task this process records, set its final status:
@@ -694,6 +700,8 @@ class Task:
             self._store.console_path(self.id).unlink()
         except FileNotFoundError:
             pass
+        from . import artifacts as artifacts_mod
+
         folder = artifacts_mod.artifacts_dir(self._store, self.id)
         for name in files:
             try:
