@@ -179,6 +179,16 @@ def is_network_filesystem(fstype: str) -> bool:
     return fstype in NETWORK_FILESYSTEMS or fstype.split(".")[0] in NETWORK_FILESYSTEMS
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _now() -> float:
     return time.time()
 
@@ -313,14 +323,7 @@ class Store:
             return
         # Shared disk: no host may keep cached pages, so one connection per operation,
         # opened and closed under the cross-host lock.
-        from filelock import Timeout
-
-        try:
-            self._lock.acquire()
-        except Timeout:
-            raise StoreLockedError(
-                f"The store lock {self._lock.lock_file} was held by another process for more "
-                f"than {self.busy_timeout:g} s. Nothing was changed; retry later.") from None
+        self._acquire_shared()
         try:
             conn = self._new_connection()
             try:
@@ -329,6 +332,51 @@ class Store:
                 conn.close()
         finally:
             self._lock.release()
+
+    def _acquire_shared(self) -> None:
+        from filelock import Timeout
+
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                self._lock.acquire(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+                return
+            except Timeout:
+                if self.break_dead_locks():
+                    continue
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"The store lock {self._lock.lock_file} was held by another process for more "
+                        f"than {self.busy_timeout:g} s ({self.lock_holders() or 'holder unknown'}). "
+                        "Nothing was changed; retry later.") from None
+
+    def lock_holders(self) -> str:
+        return ", ".join(f"{c.hostname} pid {c.pid}" for c in self._lock.claims)
+
+    def break_dead_locks(self) -> int:
+        """Remove lock claims of dead holders: a dead pid on this host at once, another host's
+        claim once older than ``LOCALTASK_LOCK_STALE_AFTER`` seconds (default 300). Returns how many."""
+        if self._lock is None:
+            return 0
+        host = socket.gethostname()
+        stale_after = _env_float("LOCALTASK_LOCK_STALE_AFTER", 300.0)
+        broken = 0
+        for claim in self._lock.claims:
+            if claim.hostname == host:
+                dead = not _pid_alive(claim.pid)
+            else:
+                try:
+                    age = time.time() - (self._lock._claim_directory / claim.name).stat().st_mtime
+                except OSError:
+                    continue
+                dead = age > stale_after
+            if dead:
+                try:
+                    self._lock.force_break(claim.name)
+                    broken += 1
+                except (FileNotFoundError, ValueError):
+                    pass
+        return broken
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
