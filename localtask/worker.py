@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import environment as env_mod, runner
-from .exceptions import LocaltaskError, RunError
+from .exceptions import LocaltaskError, RunError, StoreError
 from .queue import Waker, check_queue_name
 from .status import TaskStatus
 from .store import Store
@@ -113,7 +113,12 @@ class Worker:
         log.info("worker %s: watching queues %s with %d slot(s)", self.name, self.queues, self.slots)
         try:
             while True:
-                claimed = self.work_once()
+                try:
+                    claimed = self.work_once()
+                except StoreError as exc:  # a locked or briefly unavailable store: keep serving
+                    log.warning("worker %s: %s", self.name, exc)
+                    self._waker.wait(self.poll_interval)
+                    continue
                 if self._should_exit(claimed):
                     break
                 if not claimed:
