@@ -1,0 +1,688 @@
+"""The ``localtask`` command line: thin commands that parse, call one library function, print.
+
+Every :class:`~localtask.exceptions.LocaltaskError` becomes ``Error: <message>`` on stderr
+and exit code 1 (see :class:`LocaltaskGroup`); read commands take ``--json``.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from typing import Any
+
+import click
+
+from .exceptions import LocaltaskError
+from .status import TaskStatus
+
+#: seconds between two looks at the console log and the status in ``log --follow``.
+FOLLOW_INTERVAL = 0.2
+NAME_WIDTH = 40
+RUNNING = (TaskStatus.queued.value, TaskStatus.in_progress.value)
+
+
+class LocaltaskGroup(click.Group):
+    """A group that prints library errors as ``Error: ...`` (exit 1) instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LocaltaskError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+# --------------------------------------------------------------------- helpers
+def _home(ctx: click.Context) -> str | None:
+    return ctx.find_root().obj.get("home")
+
+
+def _store(ctx: click.Context):
+    from .store import Store
+
+    return Store.open(_home(ctx))
+
+
+def _get_task(ctx: click.Context, prefix: str):
+    """The Task whose id starts with ``prefix`` (TaskNotFoundError / AmbiguousTaskIdError)."""
+    from .task import Task
+
+    full_id = _store(ctx).resolve_id(prefix)
+    return Task.get_task(task_id=full_id, home=_home(ctx))
+
+
+def _short(task_id: str | None) -> str:
+    return task_id[:8] if task_id else "-"
+
+
+def _fmt_time(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _fmt_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    for line in [headers, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _parse_sets(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``('Args/lr=0.1', ...)`` -> ``{'Args/lr': '0.1'}`` (values stay strings)."""
+    parsed: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not of the form Section/name=value (as in Args/lr=0.01).",
+                                     ctx=ctx, param=param)
+        parsed[name.strip()] = value
+    return parsed
+
+
+def _params_view(rows: list[dict]) -> dict[str, dict[str, Any]]:
+    """Store parameter rows as ``{'Section/name': {value, type, description}}``."""
+    from .params import decode
+
+    return {f"{r['section']}/{r['name']}": {"value": decode(r["value"], r["type"]), "type": r["type"],
+                                            "description": r["description"]} for r in rows}
+
+
+def _param_line(full: str, raw_value: str, kind: str) -> str:
+    return f"{full} = {raw_value} ({kind})"
+
+
+def _print_set(store, task_id: str, names: list[str]) -> None:
+    """Print the stored (parsed, typed) value of each parameter in ``names``."""
+    from .params import split_name
+
+    rows = {(r["section"], r["name"]): r for r in store.get_parameters(task_id)}
+    for full in names:
+        row = rows[split_name(full)]
+        click.echo(f"Set {_param_line(row['section'] + '/' + row['name'], row['value'], row['type'])}")
+
+
+def _new_params(task, names: list[str]) -> list[str]:
+    """Those of ``names`` the task does not have yet (a typo adds a parameter silently)."""
+    from .params import split_name
+
+    existing = set(task.get_parameters())
+    full_names = ["/".join(split_name(full)) for full in names]
+    return [full for full in full_names if full not in existing]
+
+
+def _note_new_params(task_id: str, new: list[str]) -> None:
+    for full in new:
+        click.echo(f"Note: {full} is a new parameter of task {_short(task_id)} "
+                   "(not recorded by the original run).", err=True)
+
+
+# --------------------------------------------------------------------- the group
+@click.group(cls=LocaltaskGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", metavar="DIR", type=click.Path(file_okay=False),
+              help="Store folder (default: $LOCALTASK_HOME, else the user data folder).")
+@click.version_option(package_name="localtask", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """Record, clone, edit, reset, enqueue and re-run ML tasks from a local store.
+
+    Task ids may be shortened to any unique prefix.
+    """
+    ctx.obj = {"home": home}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (click itself exits quietly on a broken pipe)."""
+    cli.main(args=argv, prog_name="localtask")
+
+
+# --------------------------------------------------------------------- reading
+@cli.command("list")
+@click.option("--project", "-p", help="Only tasks of this project.")
+@click.option("--status", "-s", "statuses", multiple=True,
+              type=click.Choice([s.value for s in TaskStatus]),
+              help="Only tasks with this status (repeat for several).")
+@click.option("--tag", "-t", "tags", multiple=True, help="Only tasks with this tag (repeat: all of them).")
+@click.option("--name", "-n", "name_contains", help="Only tasks whose name contains this text (any case).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=0),
+              help="Show at most this many tasks (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def list_(ctx, project, statuses, tags, name_contains, limit, as_json):
+    """List tasks, newest first."""
+    rows = _store(ctx).find_tasks(project=project, status=statuses or None, tags=tags or None,
+                                  name_contains=name_contains, limit=limit or None)
+    if as_json:
+        keys = ("id", "project", "name", "type", "status", "status_reason", "tags", "comment", "parent",
+                "queue", "worker", "created", "started", "completed", "last_update")
+        _print_json([{k: r[k] for k in keys} for r in rows])
+        return
+    if not rows:
+        click.echo("No tasks.", err=True)
+        return
+    _print_table(
+        ["ID", "PROJECT", "NAME", "STATUS", "TYPE", "QUEUE/WORKER", "CREATED", "PARENT"],
+        [[_short(r["id"]), r["project"], _clip(r["name"], NAME_WIDTH), r["status"], r["type"],
+          r["worker"] or r["queue"] or "-", _fmt_time(r["created"])[:16], _short(r["parent"])]
+         for r in rows])
+
+
+def _show_data(store, task_id: str) -> dict[str, Any]:
+    row = store.get_task(task_id)
+    try:
+        code = store.get_code(task_id) or b""
+        code_error = None
+    except OSError as exc:
+        code, code_error = b"", f"its file is unreadable ({exc.strerror or exc})"
+    script = row["script"]
+    if script.get("kind") == "git":
+        from .capture import diff_files
+
+        code_info = {"kind": "diff", "size": len(code), "files": diff_files(code)}
+    else:
+        code_info = {"kind": "snapshot" if code else "none", "size": len(code),
+                     "files": list(script.get("files", []))}
+    if code_error:
+        code_info["error"] = code_error
+    configurations = []
+    for conf in store.get_configurations(task_id):
+        value = json.loads(conf["value"]) if conf["kind"] == "dict" else conf["value"]
+        configurations.append({"name": conf["name"], "kind": conf["kind"], "value": value,
+                               "description": conf["description"]})
+    console = store.console_path(task_id)
+    artifacts = [{"name": a["name"], "type": a["kind"], "filename": a["filename"], "size": a["size"],
+                  "sha256": a["sha256"], "created": a["created"], "metadata": a["meta"]}
+                 for a in store.get_artifacts(task_id)]
+    return {
+        **{k: v for k, v in row.items() if k not in ("code_ref", "seq")},
+        "code": code_info,
+        "parameters": _params_view(store.get_parameters(task_id)),
+        "configurations": configurations,
+        "outputs": {
+            "scalars": store.count_scalars(task_id),
+            "artifacts": artifacts,
+            "console_log": {"path": str(console), "size": console.stat().st_size if console.exists() else 0},
+        },
+    }
+
+
+def _print_show(data: dict[str, Any], raw_params: list[dict]) -> None:
+    def field(label: str, value: Any, indent: int = 0) -> None:
+        click.echo(f"{' ' * indent}{label + ':':<{14 - indent}} {value}")
+
+    field("Task", data["id"])
+    field("Name", data["name"])
+    field("Project", data["project"])
+    field("Type", data["type"])
+    status = data["status"]
+    if data["abort_requested"]:
+        status += " (abort requested)"
+    field("Status", status)
+    if data["status_reason"]:
+        lines = data["status_reason"].splitlines()
+        field("Reason", lines[0])
+        for line in lines[1:]:
+            click.echo(" " * 15 + line)
+    if data["tags"]:
+        field("Tags", ", ".join(data["tags"]))
+    if data["comment"]:
+        field("Comment", data["comment"])
+    field("Parent", data["parent"] or "-")
+    field("Created", _fmt_time(data["created"]))
+    field("Started", _fmt_time(data["started"]))
+    completed = _fmt_time(data["completed"])
+    if data["started"] and data["completed"]:
+        completed += f" (ran {_fmt_duration(data['completed'] - data['started'])})"
+    field("Completed", completed)
+    field("Last update", _fmt_time(data["last_update"]))
+    if data["queue"]:
+        field("Queue", data["queue"])
+    if data["worker"]:
+        field("Worker", data["worker"])
+    if data["host"]:
+        field("Host", f"{data['host']} (pid {data['pid']})" if data["pid"] else data["host"])
+
+    script, code = data["script"], data["code"]
+    click.echo("Script:")
+    if script.get("kind") == "git":
+        repo = script.get("repository") or "-"
+        if not script.get("remote"):
+            repo += " (local path, no remote)"
+        field("Repository", repo, 2)
+        field("Branch", script.get("branch") or "- (detached)", 2)
+        field("Commit", script.get("commit") or "- (no commit yet)", 2)
+    elif script.get("kind") == "files":
+        field("Source", f"{script.get('local_path')} (not in git: files stored)", 2)
+    else:
+        field("Source", "none (interactive session)", 2)
+    if script.get("module"):
+        field("Module", script["module"], 2)
+    field("Entry point", script.get("entry_point") or "-", 2)
+    field("Working dir", script.get("working_dir") or "-", 2)
+    field("Arguments", shlex.join(script.get("argv") or []) or "-", 2)
+    if code["kind"] == "diff":
+        if code["size"]:
+            files = code["files"]
+            shown = ", ".join(files[:5]) + (f", ... (+{len(files) - 5})" if len(files) > 5 else "")
+            summary = f"{len(files)} file{'s' if len(files) != 1 else ''}, {_fmt_size(code['size'])}: {shown}"
+        else:
+            summary = "none (clean working tree)"
+        field("Diff", summary, 2)
+    elif code["kind"] == "snapshot":
+        field("Snapshot", f"{len(code['files'])} files, {_fmt_size(code['size'])}", 2)
+    if code.get("error"):
+        field("Code", code["error"], 2)
+
+    env = data["environment"] or {}
+    click.echo("Environment:")
+    if env.get("python"):
+        field("Python", f"{env['python']} ({env.get('implementation', '?')}) on "
+                        f"{env.get('platform', '?')} {env.get('machine', '')}".rstrip(), 2)
+    if env.get("image"):
+        field("Image", env["image"], 2)
+    packages = env.get("packages") or []
+    click.echo(f"  Packages ({len(packages)}):")
+    for pkg in packages:
+        line = f"{pkg['name']}=={pkg['version']}"
+        if pkg.get("editable"):
+            line += f" (editable: {pkg.get('path') or pkg.get('url', '?')})"
+        elif pkg.get("vcs"):
+            line += f" ({pkg['vcs']}: {pkg.get('url', '?')}@{pkg.get('commit', '?')})"
+        elif pkg.get("url"):
+            line += f" ({pkg['url']})"
+        click.echo(f"    {line}")
+
+    click.echo(f"Parameters ({len(raw_params)}):")
+    for r in raw_params:
+        click.echo(f"  {_param_line(r['section'] + '/' + r['name'], r['value'], r['type'])}")
+    names = [f"{c['name']} ({c['kind']})" for c in data["configurations"]]
+    click.echo(f"Configuration objects ({len(names)}){':' if names else ''} {', '.join(names)}".rstrip())
+
+    out = data["outputs"]
+    click.echo("Outputs:")
+    field("Scalars", f"{out['scalars']} point{'s' if out['scalars'] != 1 else ''}", 2)
+    click.echo(f"  Artifacts ({len(out['artifacts'])}):")
+    for art in out["artifacts"]:
+        click.echo(f"    {art['name']} ({art['type']}, {_fmt_size(art['size'])})")
+    field("Console log", _fmt_size(out["console_log"]["size"]), 2)
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def show(ctx, task_id, as_json):
+    """Show everything recorded for a task.
+
+    Status, times, script, diff summary, packages, parameters, configuration objects and
+    outputs.
+    """
+    store = _store(ctx)
+    full_id = store.resolve_id(task_id)
+    data = _show_data(store, full_id)
+    if as_json:
+        _print_json(data)
+    else:
+        _print_show(data, store.get_parameters(full_id))
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--set", "sets", multiple=True, metavar="SECTION/NAME=VALUE", callback=_parse_sets,
+              help="Set a parameter (repeatable); the value is parsed as the parameter's type.")
+@click.option("--force", is_flag=True,
+              help="With --set: edit a task that is not a draft (never a published one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the parameters as JSON.")
+@click.pass_context
+def params(ctx, task_id, sets, force, as_json):
+    """Print a task's typed parameters, or change them with --set."""
+    task = _get_task(ctx, task_id)
+    if sets:
+        new = _new_params(task, list(sets))
+        task.update_parameters(sets, __force=force)
+        _note_new_params(task.id, new)
+        if not as_json:
+            _print_set(_store(ctx), task.id, list(sets))
+            return
+    rows = _store(ctx).get_parameters(task.id)
+    if as_json:
+        _print_json(_params_view(rows))
+    elif not rows:
+        click.echo(f"Task {_short(task.id)} has no parameters.", err=True)
+    else:
+        for r in rows:
+            click.echo(_param_line(f"{r['section']}/{r['name']}", r["value"], r["type"]))
+
+
+def _emit_new(path, position: int, decoder, final: bool) -> int:
+    """Print what was appended to ``path`` since ``position``; returns the new position.
+    ``final``: no more bytes will come, so print an incomplete character too."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            if fh.tell() < position:  # the log was truncated or replaced (reset): start again
+                position = 0
+            fh.seek(position)
+            data = fh.read()
+    except FileNotFoundError:
+        return 0
+    text = decoder.decode(data, final)
+    if text:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    return position + len(data)
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing new output until the task is no longer queued or running.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (task id, status, log path and text).")
+@click.pass_context
+def log(ctx, task_id, follow, as_json):
+    """Print a task's console output (stdout and stderr of its run)."""
+    import codecs
+
+    if follow and as_json:
+        raise click.UsageError("--follow and --json cannot be used together.")
+    store = _store(ctx)
+    full_id = store.resolve_id(task_id)
+    path = store.console_path(full_id)
+    if as_json:
+        status = store.get_task(full_id)["status"]
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        _print_json({"id": full_id, "status": status, "path": str(path), "text": text})
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    if not follow:
+        if not _emit_new(path, 0, decoder, final=True):
+            click.echo(f"No console output recorded for task {_short(full_id)}.", err=True)
+        return
+    position = 0
+    try:
+        while True:
+            status = store.get_task(full_id)["status"]
+            # Read after the status: whatever was written before the run ended is printed.
+            position = _emit_new(path, position, decoder, final=status not in RUNNING)
+            if status not in RUNNING:
+                break
+            time.sleep(FOLLOW_INTERVAL)
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.pass_context
+def diff(ctx, task_id):
+    """Print the uncommitted diff recorded with a task.
+
+    Apply it on the recorded commit with 'git apply'.
+    """
+    task = _get_task(ctx, task_id)
+    script = task.get_script()
+    if script.get("kind") != "git":
+        kept = (f"a snapshot of {len(script.get('files', []))} file(s)" if script.get("kind") == "files"
+                else "no code")
+        click.echo(f"Task {_short(task.id)} was not recorded in a git repository: it has {kept}, "
+                   "not a diff.", err=True)
+        return
+    data = task.get_diff()
+    sys.stdout.flush()
+    out = click.get_binary_stream("stdout")
+    out.write(data)
+    out.flush()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def queues(ctx, as_json):
+    """List queues and how many tasks wait on each."""
+    rows = _store(ctx).queue_counts()
+    if as_json:
+        _print_json([{"name": r["name"], "queued": r["queued"]} for r in rows])
+        return
+    _print_table(["QUEUE", "QUEUED"], [[r["name"], str(r["queued"])] for r in rows])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def workers(ctx, as_json):
+    """List workers, their last heartbeat and the tasks they run."""
+    now = time.time()
+    rows = _store(ctx).list_workers()
+    for r in rows:
+        r["heartbeat_age"] = round(now - r["last_heartbeat"], 3)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("No workers.", err=True)
+        return
+    _print_table(
+        ["WORKER", "HOST", "PID", "QUEUES", "SLOTS", "STATE", "HEARTBEAT", "TASKS"],
+        [[r["name"], r["host"], str(r["pid"]), ",".join(r["queues"]), str(r["slots"]), r["state"],
+          f"{_fmt_duration(r['heartbeat_age'])} ago", ",".join(_short(t) for t in r["tasks"]) or "-"]
+         for r in rows])
+
+
+# --------------------------------------------------------------------- changing
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--name", help="Name of the clone (default: 'Clone of <name>').")
+@click.option("--project", help="Project of the clone (default: the original's).")
+@click.option("--comment", help="Comment of the clone.")
+@click.option("--parent", "parent_id", metavar="ID",
+              help="Parent of the clone (default: the original's parent, or the original itself).")
+@click.option("--set-parent", is_flag=True, help="Make the original itself the clone's parent.")
+@click.option("--set", "sets", multiple=True, metavar="SECTION/NAME=VALUE", callback=_parse_sets,
+              help="Set a parameter of the clone (repeatable); the value is parsed as the parameter's type.")
+@click.option("--queue", help="Enqueue the clone on this queue.")
+@click.pass_context
+def clone(ctx, task_id, name, project, comment, parent_id, set_parent, sets, queue):
+    """Copy a task into a new draft, optionally edited and enqueued.
+
+    The clone gets the configuration (code, environment, parameters, configuration objects)
+    and none of the outputs.
+    """
+    from .queue import check_queue_name
+    from .task import Task
+
+    if parent_id and set_parent:
+        raise click.UsageError("--parent and --set-parent cannot be used together.")
+    if queue is not None:
+        check_queue_name(queue)
+    source = _get_task(ctx, task_id)
+    parent = source if set_parent else (_get_task(ctx, parent_id) if parent_id else None)
+    task = Task.clone(source, name=name, comment=comment, parent=parent, project=project,
+                      home=_home(ctx))
+    new = []
+    try:
+        if sets:
+            new = _new_params(task, list(sets))
+            task.update_parameters(sets)
+        if queue is not None:
+            Task.enqueue(task, queue, home=_home(ctx))
+    except BaseException:
+        task.delete(force=True)  # leave nothing half-made behind
+        raise
+    _note_new_params(task.id, new)
+    row = task.data
+    click.echo(f"Created task {task.id} ({row['status']}): {row['name']!r} in project "
+               f"{row['project']!r}, a clone of {source.id}")
+    click.echo(f"Parent: {row['parent']}")
+    if sets:
+        _print_set(_store(ctx), task.id, list(sets))
+    if queue is not None:
+        click.echo(f"Enqueued on queue {queue!r}")
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--delete-artifacts", is_flag=True, help="Delete the task's artifacts too.")
+@click.option("--force", is_flag=True, help="Reset a queued or running task too (never a published one).")
+@click.pass_context
+def reset(ctx, task_id, delete_artifacts, force):
+    """Make a task a draft again, deleting its outputs.
+
+    The console log and scalars are deleted, artifacts only with --delete-artifacts; the
+    configuration (code, environment, parameters) is kept.
+    """
+    task = _get_task(ctx, task_id)
+    task.reset(force=force, delete_artifacts=delete_artifacts)
+    kept = "deleted" if delete_artifacts else "kept"
+    click.echo(f"Reset task {task.id}: now {task.status}; console log and scalars deleted, "
+               f"artifacts {kept}")
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--queue", "-q", default="default", show_default=True, help="Queue to put the task on.")
+@click.option("--priority", default=0, show_default=True, type=int,
+              help="Higher runs sooner among the tasks of the queue.")
+@click.option("--force", is_flag=True, help="Enqueue a completed task too (without resetting it).")
+@click.pass_context
+def enqueue(ctx, task_id, queue, priority, force):
+    """Put a task on a queue for a worker to run."""
+    from .task import Task
+
+    task = Task.enqueue(_get_task(ctx, task_id), queue, priority=priority, force=force, home=_home(ctx))
+    suffix = f" (priority {priority})" if priority else ""
+    click.echo(f"Enqueued task {task.id} on queue {queue!r}{suffix}")
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.pass_context
+def dequeue(ctx, task_id):
+    """Take a queued task off its queue.
+
+    The task gets back the status it had before it was enqueued.
+    """
+    from .task import Task
+
+    task = Task.dequeue(_get_task(ctx, task_id), home=_home(ctx))
+    click.echo(f"Dequeued task {task.id}: now {task.status}")
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.pass_context
+def abort(ctx, task_id):
+    """Stop a queued or running task.
+
+    A queued task leaves its queue; a running one is killed by its worker.
+    """
+    task = _get_task(ctx, task_id)
+    status = task.abort()
+    if status == TaskStatus.in_progress.value:
+        click.echo(f"Abort requested for task {task.id}: its worker will stop it (still {status})")
+    else:
+        click.echo(f"Aborted task {task.id}: now {status}")
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--force", is_flag=True, help="Publish a draft or failed task too.")
+@click.pass_context
+def publish(ctx, task_id, force):
+    """Make a completed task read-only (it can still be cloned)."""
+    task = _get_task(ctx, task_id)
+    task.publish(force=force)
+    click.echo(f"Published task {task.id}")
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--force", is_flag=True, help="Delete a running task too (never a published one).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def delete(ctx, task_id, force, yes):
+    """Delete a task with all its outputs and files."""
+    task = _get_task(ctx, task_id)
+    if not yes:
+        row = task.data
+        click.confirm(f"Delete task {task.id} {row['name']!r} ({row['status']}) and all its outputs?",
+                      abort=True, err=True)
+    task.delete(force=force)
+    click.echo(f"Deleted task {task.id}")
+
+
+# --------------------------------------------------------------------- running
+@cli.command()
+@click.option("--queue", "-q", "queue_names", multiple=True, default=("default",), show_default=True,
+              help="Queue to take tasks from (repeatable; earlier queues first).")
+@click.option("--slots", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Number of tasks to run at the same time.")
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty and all tasks have ended.")
+@click.option("--env", "env", type=click.Choice(["current", "venv"]), default="current", show_default=True,
+              help="Run tasks with this interpreter ('current') or in a cached virtual environment "
+                   "built from the recorded packages ('venv').")
+@click.option("--wheels", type=click.Path(exists=True, file_okay=False),
+              help="Folder of wheels to build virtual environments from, offline.")
+@click.option("--name", help="Worker name (default: host and process id).")
+@click.option("--keep-workdirs", is_flag=True, help="Keep each task's working copy after it ends.")
+@click.option("--requeue-lost", is_flag=True,
+              help="Re-queue tasks of dead workers instead of marking them failed.")
+@click.option("--lost-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
+              metavar="SECONDS", help="A worker silent for this long is considered dead.")
+@click.option("--grace", default=10.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Time a task gets to exit after SIGTERM before it is killed.")
+@click.option("--poll-interval", default=0.5, show_default=True, type=click.FloatRange(min=0.01),
+              metavar="SECONDS", help="Seconds between two looks at the queues.")
+@click.pass_context
+def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, requeue_lost, lost_timeout,
+           grace, poll_interval):
+    """Run queued tasks.
+
+    Ctrl-C (or SIGTERM) once lets running tasks finish; a second time stops them.
+    """
+    from .worker import Worker
+
+    sys.exit(Worker(home=_home(ctx), queues=list(queue_names), slots=slots, name=name, env=env,
+                    wheels=wheels, burst=burst, keep_workdirs=keep_workdirs, requeue_lost=requeue_lost,
+                    lost_timeout=lost_timeout, grace=grace, poll_interval=poll_interval).run())
+
+
+@cli.command()
+@click.pass_context
+def demo(ctx):
+    """Record a few example tasks to try the other commands on."""
+    try:
+        from .demo import main as demo_main
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.demo":
+            raise
+        raise click.ClickException("The demo is not available in this version of localtask.") from None
+    demo_main(_home(ctx))
