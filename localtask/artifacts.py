@@ -80,10 +80,14 @@ def prepare(name: str, obj: Any) -> tuple[str, str, Any, dict]:
         return "file", filename, lambda dst: shutil.copyfile(path, dst), {"source": path.name}
     if isinstance(obj, (dict, list)):
         try:
-            text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
-        except (ValueError, RecursionError) as exc:
-            raise ArtifactError(f"Artifact {name!r} cannot be written as JSON: {exc}") from None
-        return "json", name + ".json", lambda dst: Path(dst).write_text(text, encoding="utf-8"), {}
+            text = json.dumps(obj, indent=2, ensure_ascii=False)
+            exact = json.loads(text) == obj
+        except (TypeError, ValueError, RecursionError):
+            exact = False
+        if exact:
+            return "json", name + ".json", lambda dst: Path(dst).write_text(text, encoding="utf-8"), {}
+        # JSON would change it (datetimes, sets, tuples, int keys...): pickled below, so get()
+        # gives back what was uploaded.
     if isinstance(obj, str):
         return "text", name + ".txt", lambda dst: Path(dst).write_text(obj, encoding="utf-8"), {}
     module = type(obj).__module__.split(".")[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -323,9 +322,10 @@ def dist_index(cache_dir: Path | None) -> dict[str, Any]:
     """:func:`_dist_index`, cached on disk until ``sys.path`` or a site folder changes."""
     if cache_dir is None:
         return _dist_index()
-    import hashlib
+    import zlib  # a cache key, not security: zlib is far cheaper to import than hashlib
 
-    key = hashlib.sha256(_site_key().encode()).hexdigest()[:24]
+    site = _site_key().encode()
+    key = f"{zlib.crc32(site):08x}{zlib.adler32(site):08x}{len(site):x}"
     path = cache_dir / f"dists-{key}.json"
     try:
         return json.loads(path.read_text())
@@ -355,10 +355,10 @@ def packages_in_use(cache_dir: Path | None = None) -> list[dict[str, Any]]:
 def capture_environment(cache_dir: Path | None = None) -> dict[str, Any]:
     """Python version and implementation, platform, and the packages in use."""
     return {
-        "python": platform.python_version(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
         "implementation": sys.implementation.name,
         "platform": sys.platform,
-        "machine": platform.machine(),
+        "machine": os.uname().machine,
         "executable": sys.executable,
         "packages": packages_in_use(cache_dir),
     }

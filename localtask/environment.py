@@ -18,11 +18,18 @@ Say = Callable[[str], None]
 READY = ".localtask-ready"
 
 
-def check_current(environment: dict[str, Any], say: Say) -> int:
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def check_current(environment: dict[str, Any], say: Say, cache_dir: Path | None = None) -> int:
     """Warn (through ``say``) about each recorded package whose installed version differs and
     about a Python minor-version mismatch. Returns the number of warnings."""
-    from importlib import metadata
+    from .capture import dist_index
 
+    # The cached index answers for every package at once; per-package metadata lookups cost
+    # about a millisecond each, on every task start.
+    installed_versions = {_normal(d["name"]): d["version"] for d in dist_index(cache_dir)["dists"].values()}
     warnings = 0
     recorded = environment.get("python") or ""
     here = platform.python_version()
@@ -30,10 +37,7 @@ def check_current(environment: dict[str, Any], say: Say) -> int:
         say(f"localtask: WARNING: the task was recorded with Python {recorded}; running with {here}")
         warnings += 1
     for pkg in environment.get("packages") or []:
-        try:
-            installed = metadata.version(pkg["name"])
-        except metadata.PackageNotFoundError:
-            installed = None
+        installed = installed_versions.get(_normal(pkg["name"]))
         if installed != pkg.get("version"):
             say(f"localtask: WARNING: package {pkg['name']} was {pkg.get('version')} when recorded; "
                 f"{'not installed' if installed is None else installed} here")
@@ -68,12 +72,15 @@ def _run(cmd: list[str], say: Say, env: dict | None = None) -> None:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                             errors="replace")
     tail: list[str] = []
+    errors: list[str] = []  # pip's own "ERROR: ..." lines say why; its closing lines only say "see above"
     for line in proc.stdout:
         say(line.rstrip("\n"))
         tail = (tail + [line.rstrip("\n")])[-10:]
+        if line.strip().startswith("ERROR:"):
+            errors = (errors + [line.strip()])[-5:]
     if proc.wait() != 0:
-        raise RunError(f"{Path(cmd[0]).name} {cmd[1] if len(cmd) > 1 else ''} failed "
-                       f"(exit {proc.returncode}): " + " | ".join(tail[-5:]))
+        label = "pip install" if "pip" in cmd and "install" in cmd else " ".join(Path(c).name for c in cmd[:3])
+        raise RunError(f"{label} failed (exit {proc.returncode}): " + " | ".join(errors or tail[-5:]))
 
 
 def ensure_venv(store: Store, environment: dict[str, Any], say: Say, wheels: str | None = None) -> str:

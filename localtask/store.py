@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -358,7 +357,7 @@ class Store:
         claim once older than ``LOCALTASK_LOCK_STALE_AFTER`` seconds (default 300). Returns how many."""
         if self._lock is None:
             return 0
-        host = socket.gethostname()
+        host = os.uname().nodename
         stale_after = _env_float("LOCALTASK_LOCK_STALE_AFTER", 300.0)
         broken = 0
         for claim in self._lock.claims:
@@ -531,6 +530,9 @@ class Store:
         values["last_update"] = _now()
         sets = ", ".join(f"{k} = ?" for k in values)
         conn.execute(f"UPDATE tasks SET {sets} WHERE id = ?", (*values.values(), task_id))
+        if row["status"] == TaskStatus.queued.value and values.get("status", "queued") != "queued":
+            # A queued task marked started/failed by hand leaves its queue in the same transaction.
+            conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
         return row
 
     def find_tasks(self, *, project: str | None = None, name: str | None = None,
@@ -576,6 +578,102 @@ class Store:
     def count_tasks(self) -> int:
         with self.read() as conn:
             return conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
+
+    #: sort keys of :meth:`task_page` -> SQL expression (``?`` is "now", for running tasks).
+    PAGE_SORTS = {
+        "created": "created", "name": "lower(name)", "status": "status", "type": "type",
+        "project": "lower(project)", "started": "started", "completed": "completed",
+        "last_update": "last_update", "duration": "(coalesce(completed, ?) - started)",
+        "queue": "coalesce(worker, queue)", "id": "id",
+    }
+    PAGE_COLUMNS = ("id, project, name, type, tags, comment, parent, status, status_reason, created, "
+                    "started, completed, last_update, queue, worker, host")
+
+    def task_page(self, *, project: str | None = None, status: Iterable[str] | None = None,
+                  tags: Iterable[str] | None = None, name_contains: str | None = None,
+                  parent: str | None = None, sort: str = "created", descending: bool = True,
+                  limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """One page of the task table (light columns: no script, environment or code) and the
+        number of tasks matching the filters. ``sort`` is a key of :attr:`PAGE_SORTS`."""
+        if sort not in self.PAGE_SORTS:
+            raise StoreError(f"Cannot sort tasks by {sort!r}; use one of: {', '.join(self.PAGE_SORTS)}.")
+        where, args = [], []
+        if project is not None:
+            where.append("project = ?")
+            args.append(project)
+        if name_contains:
+            where.append("instr(lower(name), lower(?)) > 0")
+            args.append(name_contains)
+        if parent is not None:
+            where.append("parent = ?")
+            args.append(parent)
+        if status:
+            statuses = [TaskStatus(s).value for s in status]
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            args.extend(statuses)
+        for tag in tags or ():
+            where.append("EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE json_each.value = ?)")
+            args.append(tag)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        key = self.PAGE_SORTS[sort]
+        order = "DESC" if descending else "ASC"
+        sort_args = [_now()] if "?" in key else []
+        # NULLs (never started...) last whichever the direction; the sequence breaks ties.
+        sql = (f"SELECT {self.PAGE_COLUMNS} FROM tasks{clause} ORDER BY ({key}) IS NULL, {key} {order}, "
+               f"seq {order} LIMIT ? OFFSET ?")
+        with self.read() as conn:
+            total = conn.execute(f"SELECT count(*) FROM tasks{clause}", args).fetchone()[0]
+            rows = [self._task_dict(r) for r in conn.execute(
+                sql, [*args, *sort_args, *sort_args, int(limit), int(offset)])]
+        return rows, total
+
+    def parameters_of(self, task_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """``{task_id: [parameter rows as get_parameters gives them]}`` for several tasks at once
+        (a task without parameters, or not in the store, maps to an empty list)."""
+        ids = list(dict.fromkeys(task_ids))
+        out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        with self.read() as conn:
+            for start in range(0, len(ids), 500):  # stay below SQLite's bound-variable limit
+                chunk = ids[start:start + 500]
+                for r in conn.execute(
+                        "SELECT task_id, section, name, value, type, description FROM parameters "
+                        f"WHERE task_id IN ({', '.join('?' for _ in chunk)}) ORDER BY section, name", chunk):
+                    row = dict(r)
+                    out[row.pop("task_id")].append(row)
+        return out
+
+    def project_summary(self) -> list[dict[str, Any]]:
+        """Every project with its number of tasks, per status, and its last activity."""
+        with self.read() as conn:
+            projects: dict[str, dict[str, Any]] = {}
+            for r in conn.execute("SELECT project, status, count(*) AS n, max(last_update) AS last "
+                                  "FROM tasks GROUP BY project, status ORDER BY lower(project)"):
+                entry = projects.setdefault(r["project"], {"name": r["project"], "tasks": 0,
+                                                           "statuses": {}, "last_update": 0.0})
+                entry["tasks"] += r["n"]
+                entry["statuses"][r["status"]] = r["n"]
+                entry["last_update"] = max(entry["last_update"], r["last"] or 0.0)
+        return list(projects.values())
+
+    def all_tags(self) -> list[str]:
+        """Every tag used by some task, sorted."""
+        with self.read() as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT DISTINCT json_each.value FROM tasks, json_each(tasks.tags) ORDER BY 1")]
+
+    def task_names(self, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``{task_id: {name, status, project}}`` for those of ``task_ids`` in the store."""
+        ids = list(dict.fromkeys(i for i in task_ids if i))
+        out: dict[str, dict[str, Any]] = {}
+        if not ids:
+            return out
+        with self.read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for r in conn.execute(f"SELECT id, name, status, project FROM tasks WHERE id IN "
+                                      f"({', '.join('?' for _ in chunk)})", chunk):
+                    out[r["id"]] = {"name": r["name"], "status": r["status"], "project": r["project"]}
+        return out
 
     def clone_task(self, source_id: str, new_id: str, *, name: str | None, comment: str | None,
                    parent: str | None, project: str | None, set_parent: bool = False) -> None:
@@ -752,7 +850,7 @@ class Store:
                 "UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
                 "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0 "
                 "WHERE id = ? AND status = 'queued'",
-                (worker, host or socket.gethostname(), now, now, entry["task_id"])).rowcount
+                (worker, host or os.uname().nodename, now, now, entry["task_id"])).rowcount
             if moved != 1 or updated != 1:
                 # A queue row whose task is no longer queued (deleted, reset): drop it, claim nothing.
                 return None

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import logging
 import os
 import shutil
-import socket
 import sys
 import time
-import traceback
-import uuid
 from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -26,6 +22,11 @@ log = logging.getLogger("localtask.task")
 
 #: a diff larger than this is kept as a file under <home>/blobs instead of in the database.
 INLINE_CODE_LIMIT = 256 * 1024
+
+
+def new_id() -> str:
+    """A random task id: 32 hex characters (uuid4-sized, without importing uuid at start-up)."""
+    return os.urandom(16).hex()
 
 
 class TaskTypes(str, Enum):
@@ -67,16 +68,33 @@ def store_code(store: Store, code: bytes | None) -> dict[str, Any]:
     (written under a temporary name and renamed before the row that names it commits)."""
     if code is None or len(code) <= INLINE_CODE_LIMIT:
         return {"code": code, "code_ref": None}
+    import hashlib
+
     digest = hashlib.sha256(code).hexdigest()
     path = store.blobs_dir / digest
     if not path.exists():
-        tmp = store.blobs_dir / f".tmp-{uuid.uuid4().hex}"
+        tmp = store.blobs_dir / f".tmp-{new_id()}"
         with open(tmp, "wb") as fh:
             fh.write(code)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     return {"code": None, "code_ref": digest}
+
+
+class _RecordingQuitter:
+    """Wraps the ``exit``/``quit`` builtins so that the task sees the exit code they give."""
+
+    def __init__(self, quitter: Any):
+        self._quitter = quitter
+
+    def __repr__(self) -> str:
+        return repr(self._quitter)
+
+    def __call__(self, code: Any = None) -> None:
+        if Task._current is not None:
+            Task._current._exit_code = code if isinstance(code, int) else (0 if code is None else 1)
+        self._quitter(code)
 
 
 class ConnectedDict(dict):
@@ -181,11 +199,11 @@ class Task:
             log.warning("localtask: %s is not in a git repository; storing the script and the %d "
                         "local file(s) it imported instead", main_file, len(script.get("files", ())))
         environment = capture.capture_environment(store.cache_dir)
-        task_id = uuid.uuid4().hex
+        task_id = new_id()
         row = {
             "id": task_id, "project": project, "name": name, "type": _task_type(task_type),
             "tags": list(tags or []), "status": TaskStatus.in_progress.value,
-            "script": script, "environment": environment, "host": socket.gethostname(),
+            "script": script, "environment": environment, "host": os.uname().nodename,
             "pid": os.getpid(), **store_code(store, code),
         }
         row["created"] = row["started"] = time.time()
@@ -205,6 +223,8 @@ class Task:
             def excepthook(exc_type, exc, tb):
                 current = Task._current
                 if current is not None and not issubclass(exc_type, KeyboardInterrupt):
+                    import traceback
+
                     current._error = "".join(traceback.format_exception(exc_type, exc, tb))
                 elif current is not None:
                     current._error = "KeyboardInterrupt"
@@ -219,6 +239,13 @@ class Task:
                 original_exit(code)
 
             sys.exit = exit_
+            # The exit()/quit() builtins raise SystemExit without going through sys.exit.
+            import builtins
+
+            for name in ("exit", "quit"):
+                quitter = getattr(builtins, name, None)
+                if quitter is not None:
+                    setattr(builtins, name, _RecordingQuitter(quitter))
 
     @staticmethod
     def _at_exit() -> None:
@@ -731,9 +758,9 @@ class Task:
             _check_text("task name", name)
         if project is not None:
             _check_text("project name", project)
-        new_id = uuid.uuid4().hex
-        store.clone_task(source.id, new_id, name=name, comment=comment, parent=parent_id, project=project)
-        return cls(store, new_id)
+        clone_id = new_id()
+        store.clone_task(source.id, clone_id, name=name, comment=comment, parent=parent_id, project=project)
+        return cls(store, clone_id)
 
     @classmethod
     def enqueue(cls, task: "Task | str", queue_name: str | None = None, queue_id: str | None = None,

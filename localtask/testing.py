@@ -14,11 +14,23 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_configure(config):
+    """pytest has parsed its own command line with argparse by now: drop it, so that a
+    Task.init later in this process never records pytest's options as the task's Args/."""
+    from . import argparse_hook
+
+    argparse_hook.pending = None
+
+
 @pytest.fixture
 def localtask_home(tmp_path, monkeypatch):
     """A fresh, empty store folder for this test; ``LOCALTASK_HOME`` points at it."""
+    from . import argparse_hook
     from .task import Task
 
+    # pytest's own command line went through argparse before any test ran; it is not the
+    # task's arguments, so Task.init in a test must not record it as Args/.
+    argparse_hook.pending = None
     home = tmp_path / "localtask-home"
     monkeypatch.setenv("LOCALTASK_HOME", str(home))
     monkeypatch.delenv("LOCALTASK_TASK_ID", raising=False)

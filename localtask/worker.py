@@ -10,7 +10,6 @@ import collections
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ from . import environment as env_mod, runner
 from .exceptions import LocaltaskError, RunError, StoreError
 from .queue import Waker, check_queue_name
 from .status import TaskStatus
-from .store import Store
+from .store import Store, _pid_alive
 
 log = logging.getLogger("localtask.worker")
 
@@ -62,7 +61,7 @@ class Worker:
         if env not in ("current", "venv"):
             raise LocaltaskError(f"env must be 'current' or 'venv' (got {env!r}).")
         self.slots = int(slots)
-        self.host = socket.gethostname()
+        self.host = os.uname().nodename
         self.name = name or f"{self.host}:{os.getpid()}"
         self.env = env
         self.wheels = str(Path(wheels).absolute()) if wheels else None
@@ -87,7 +86,8 @@ class Worker:
         existing = self.store.worker_row(self.name)
         if existing and existing["state"] == "running" and (
                 existing["host"] != self.host or existing["pid"] != os.getpid()) and (
-                time.time() - existing["last_heartbeat"] < self.lost_timeout):
+                time.time() - existing["last_heartbeat"] < self.lost_timeout) and (
+                existing["host"] != self.host or _pid_alive(existing["pid"])):  # restarted after a crash
             raise LocaltaskError(
                 f"A worker named {self.name!r} is already running on {existing['host']} "
                 f"(pid {existing['pid']}); choose another --name.")
@@ -246,7 +246,7 @@ class Worker:
                 python = env_mod.ensure_venv(self.store, row["environment"], say, self.wheels)
             else:
                 python = sys.executable
-                env_mod.check_current(row["environment"], say)
+                env_mod.check_current(row["environment"], say, self.store.cache_dir)
             cmd = runner.command(python, script, workdir)
             env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
                        PYTHONUNBUFFERED="1")
@@ -264,7 +264,14 @@ class Worker:
                 reader.start()
             code = proc.wait()
             for reader in readers:
-                reader.join()
+                reader.join(timeout=1)
+            if any(reader.is_alive() for reader in readers):
+                # Processes the task left in its group hold its output open: the run is over, and
+                # waiting for them would keep the task in progress (and the slot busy) for ever.
+                say("localtask: ending processes the task left running")
+                self._signal_group(proc, signal.SIGKILL)
+                for reader in readers:
+                    reader.join()
             if run.abort_reason:
                 status, reason = TaskStatus.stopped, run.abort_reason
             elif code == 0:
