@@ -311,8 +311,6 @@ class Store:
                     f"The store database {self.db_path} is corrupt or not a localtask database "
                     f"({text}). localtask did not modify it; restore it from a backup or move it "
                     "away to start a new store.") from None
-            if isinstance(exc, sqlite3.IntegrityError):
-                raise
             raise StoreError(f"Store database error in {self.db_path}: {text}") from None
 
     @contextlib.contextmanager
@@ -803,6 +801,7 @@ class Store:
                              status_before_queue=row["status"], status_reason="", worker=None,
                              abort_requested=0)
             conn.execute("INSERT OR IGNORE INTO queues(name, created) VALUES (?, ?)", (queue, now))
+            conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
             conn.execute("INSERT INTO queue_entries(queue, task_id, priority, enqueued) VALUES (?, ?, ?, ?)",
                          (queue, task_id, int(priority), now))
 

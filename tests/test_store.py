@@ -1,0 +1,278 @@
+"""The store folder and its SQLite database: creation, versions, corruption, locking, ids."""
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+from localtask import (
+    AmbiguousTaskIdError,
+    StoreCorruptError,
+    StoreLockedError,
+    StoreVersionError,
+    Task,
+    TaskNotFoundError,
+)
+from localtask.store import DB_NAME, SCHEMA_VERSION, Store, resolve_home
+
+
+def raw(db_path):
+    """A plain sqlite3 connection on the store's file, as another program would open it."""
+    return sqlite3.connect(str(db_path), isolation_level=None)
+
+
+def add_task(store: Store, task_id: str | None = None, **fields) -> str:
+    task_id = task_id or uuid.uuid4().hex
+    store.insert_task({"id": task_id, "project": "proj", "name": fields.pop("name", "t"),
+                       "status": fields.pop("status", "created"), **fields})
+    return task_id
+
+
+def test_fresh_store_creates_database_and_private_folders(home):
+    store = Store(home)
+    db = home / DB_NAME
+    assert db.is_file()
+    conn = raw(db)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+    assert {"tasks", "parameters", "configurations", "queue_entries", "scalars", "artifacts",
+            "workers"} <= tables
+    for folder in (home, home / "tasks", home / "cache", home / "blobs"):
+        assert folder.is_dir()
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert store.home == home
+    store.close()
+
+
+def test_reopening_keeps_data_and_version(home):
+    first = Store(home)
+    task_id = add_task(first, name="kept")
+    first.close()
+    second = Store(home)
+    assert second.get_task(task_id)["name"] == "kept"
+    assert second.count_tasks() == 1
+    second.close()
+
+
+def test_home_argument_wins_over_environment(tmp_path, monkeypatch):
+    from_env, from_arg = tmp_path / "from-env", tmp_path / "from-arg"
+    monkeypatch.setenv("LOCALTASK_HOME", str(from_env))
+    assert Store().home == from_env
+    assert (from_env / DB_NAME).is_file()
+    store = Store(home=from_arg)
+    assert store.home == from_arg
+    assert (from_arg / DB_NAME).is_file()
+    assert Task.get_tasks(home=from_arg) == []
+
+
+def test_default_home_is_the_user_data_folder(monkeypatch, tmp_path):
+    import platformdirs
+
+    monkeypatch.delenv("LOCALTASK_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert resolve_home() == tmp_path / "data" / "localtask"
+    assert str(resolve_home()) == platformdirs.user_data_dir("localtask", appauthor=False)
+    monkeypatch.setenv("LOCALTASK_HOME", "")  # empty means unset, not the current folder
+    assert resolve_home() == tmp_path / "data" / "localtask"
+
+
+def test_store_open_is_cached_per_folder(tmp_path):
+    a = Store.open(tmp_path / "a")
+    assert Store.open(tmp_path / "a") is a
+    assert Store.open(tmp_path / "b") is not a
+
+
+def test_newer_schema_is_refused_and_file_left_alone(home):
+    Store(home).close()
+    db = home / DB_NAME
+    conn = raw(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(StoreVersionError) as info:
+        Store(home)
+    message = str(info.value)
+    assert f"schema version {SCHEMA_VERSION + 1}" in message
+    assert "newer localtask" in message and "Upgrade" in message
+    assert db.read_bytes() == before
+    conn = raw(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    conn.close()
+
+
+def test_corrupt_database_is_reported_and_not_modified(home):
+    home.mkdir()
+    db = home / DB_NAME
+    garbage = random.Random(1234).randbytes(64 * 1024)
+    db.write_bytes(garbage)
+    with pytest.raises(StoreCorruptError) as info:
+        Store(home)
+    assert str(db) in str(info.value)
+    assert "did not modify it" in str(info.value)
+    assert db.read_bytes() == garbage
+
+
+def test_a_text_file_is_not_mistaken_for_a_store(home):
+    home.mkdir()
+    db = home / DB_NAME
+    db.write_text("this is not sqlite\n" * 100)
+    with pytest.raises(StoreCorruptError):
+        Store(home)
+    assert db.read_text() == "this is not sqlite\n" * 100
+
+
+LOCKER = textwrap.dedent("""
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE tasks SET comment = 'held by the locker'")
+    print("locked", flush=True)
+    sys.stdin.read()          # hold the write lock until the test closes our stdin
+    conn.execute("ROLLBACK")
+    print("released", flush=True)
+""")
+
+
+def test_write_past_busy_timeout_raises_locked_and_loses_nothing(home):
+    setup = Store(home)
+    kept = add_task(setup, name="before the lock")
+    setup.close()
+
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(home / DB_NAME)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        store = Store(home, busy_timeout=0.2)
+        blocked = uuid.uuid4().hex
+        with pytest.raises(StoreLockedError) as info:
+            add_task(store, blocked, name="during the lock")
+        assert "locked by another process" in str(info.value)
+        assert "0.2 s" in str(info.value)
+        # Reads still work in WAL mode while another process writes.
+        assert store.get_task(kept)["name"] == "before the lock"
+    finally:
+        locker.stdin.close()
+        assert locker.stdout.readline().strip() == "released"
+        locker.wait(timeout=10)
+    assert locker.returncode == 0
+    with pytest.raises(TaskNotFoundError):
+        store.get_task(blocked)
+    add_task(store, blocked, name="after the lock")  # the same write now succeeds
+    names = sorted(t["name"] for t in store.find_tasks())
+    assert names == ["after the lock", "before the lock"]
+    assert store.get_task(kept)["comment"] == ""  # the locker's change was rolled back, not ours
+    assert store.integrity_check() == "ok"
+    store.close()
+
+
+def test_failed_transaction_rolls_back_everything(home):
+    store = Store(home)
+    task_id = add_task(store)
+    with pytest.raises(RuntimeError):
+        with store.transaction() as conn:
+            conn.execute("UPDATE tasks SET name = 'changed' WHERE id = ?", (task_id,))
+            raise RuntimeError("boom")
+    assert store.get_task(task_id)["name"] == "t"
+    store.close()
+
+
+def test_shared_mode_uses_rollback_journal_and_lock_file(home):
+    store = Store(home, shared=True)
+    task_id = add_task(store, name="shared")
+    assert store.get_task(task_id)["name"] == "shared"
+    conn = raw(home / DB_NAME)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+    # The cross-host lock is held only during an access: another holder gets it at once.
+    from filelock import StrictSoftFileLock
+
+    other = StrictSoftFileLock(str(home / (DB_NAME + ".lock")), timeout=0)
+    other.acquire()
+    other.release()
+
+
+# ------------------------------------------------------------------ id prefixes
+@pytest.fixture
+def id_store(home):
+    store = Store(home)
+    ids = {
+        "a": "abc0" + "0" * 28,
+        "b": "abc1" + "1" * 28,
+        "c": "f00d" + "2" * 28,
+    }
+    for key, task_id in ids.items():
+        add_task(store, task_id, name=key)
+    yield store, ids
+    store.close()
+
+
+@pytest.mark.parametrize("prefix, expected", [
+    ("abc0", "a"), ("abc1", "b"), ("f", "c"), ("F00D", "c"), (" abc0 ", "a"),
+    ("abc0" + "0" * 28, "a"),
+])
+def test_unique_prefix_resolves(id_store, prefix, expected):
+    store, ids = id_store
+    assert store.resolve_id(prefix) == ids[expected]
+    assert Task.get_task(prefix, home=store.home).id == ids[expected]
+
+
+def test_ambiguous_prefix_names_the_candidates(id_store):
+    store, ids = id_store
+    with pytest.raises(AmbiguousTaskIdError) as info:
+        store.resolve_id("abc")
+    message = str(info.value)
+    assert "more than one task" in message
+    assert ids["a"][:7] in message and ids["b"][:7] in message
+
+
+@pytest.mark.parametrize("prefix", ["abd", "0", "abc2", "f00d" + "3" * 28])
+def test_unknown_prefix_is_not_found(id_store, prefix):
+    store, _ = id_store
+    with pytest.raises(TaskNotFoundError) as info:
+        store.resolve_id(prefix)
+    assert type(info.value) is TaskNotFoundError
+    assert "No task id starts with" in str(info.value)
+
+
+@pytest.mark.parametrize("prefix", ["xyz", "abc-0", "", "   ", "a" * 33, "abc0'; DROP TABLE tasks; --"])
+def test_non_hex_prefix_is_a_clear_error(id_store, prefix):
+    store, _ = id_store
+    with pytest.raises(TaskNotFoundError) as info:
+        store.resolve_id(prefix)
+    assert "is not a task id" in str(info.value)
+    assert "32 hexadecimal characters" in str(info.value)
+    assert store.count_tasks() == 3
+
+
+def test_json_columns_round_trip(home):
+    store = Store(home)
+    task_id = add_task(store, tags=["a", "ü"], script={"argv": ["--x", "1"]},
+                       environment={"python": "3.x"})
+    row = store.get_task(task_id)
+    assert row["tags"] == ["a", "ü"]
+    assert row["script"] == {"argv": ["--x", "1"]}
+    assert row["environment"] == {"python": "3.x"}
+    conn = raw(home / DB_NAME)
+    assert json.loads(conn.execute("SELECT tags FROM tasks").fetchone()[0]) == ["a", "ü"]
+    conn.close()
+    store.close()
+
+
+def test_unusable_home_is_a_clear_error(tmp_path):
+    from localtask import StoreError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # mkdir below it fails, even for root
+    with pytest.raises(StoreError, match="Cannot create the store folder .*LOCALTASK_HOME"):
+        Store(blocker / "home")
