@@ -160,6 +160,28 @@ def cli(ctx: click.Context, home: str | None) -> None:
     ctx.obj = {"home": home}
 
 
+@cli.command()
+@click.option("--home", "ui_home", metavar="DIR", type=click.Path(file_okay=False),
+              help="Store folder (default: the one given to 'localtask --home', else $LOCALTASK_HOME, "
+                   "else the user data folder).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Any other than a loopback address lets other machines reach "
+                   "the page: a warning is printed.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port).")
+@click.option("--open", "open_browser", is_flag=True, help="Also open the page in the default web browser.")
+@click.pass_context
+def ui(ctx, ui_home, host, port, open_browser):
+    """Serve the task table and task pages as a web page, on this machine only by default.
+
+    Prints the page's address, which carries an access token made for this run; Ctrl+C
+    stops. Needs the 'ui' extra: pip install 'localtask[ui]'.
+    """
+    from .ui import serve
+
+    serve(ui_home or _home(ctx), host=host, port=port, open_browser=open_browser)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (click itself exits quietly on a broken pipe)."""
     cli.main(args=argv, prog_name="localtask")
@@ -678,7 +700,8 @@ def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, req
 @cli.command()
 @click.pass_context
 def demo(ctx):
-    """Record a few example tasks to try the other commands on."""
+    """Run the whole loop on the store: record the toy task, clone it with an edited
+    parameter, enqueue the clone and run it with a burst worker, printing the ids."""
     try:
         from .demo import main as demo_main
     except ModuleNotFoundError as exc:

@@ -69,8 +69,10 @@ def venv_key(environment: dict[str, Any], wheels: str | None) -> str:
 
 def _run(cmd: list[str], say: Say, env: dict | None = None) -> None:
     say("localtask: $ " + " ".join(cmd))
+    # Its own session, as the task itself: a Ctrl-C meant to drain the worker reaches the whole
+    # terminal process group, and must not kill a build the draining worker waits for.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                            errors="replace")
+                            errors="replace", stdin=subprocess.DEVNULL, start_new_session=True)
     tail: list[str] = []
     errors: list[str] = []  # pip's own "ERROR: ..." lines say why; its closing lines only say "see above"
     for line in proc.stdout:

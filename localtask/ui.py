@@ -41,7 +41,7 @@ try:
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse, Response
+    from starlette.responses import FileResponse, Response
     from starlette.routing import Route
 except ImportError as exc:  # the optional extra is not installed
     _MISSING: ImportError | None = exc
@@ -206,7 +206,8 @@ class UI:
                 return _error("Refused: this request needs the token of this 'localtask ui' (header "
                               "X-Localtask-Token); open the address the command printed.", 403)
             return None
-        if self._token_ok(request.headers.get(TOKEN_HEADER)) or self._token_ok(request.cookies.get(_cookie(request))):
+        cookie = request.cookies.get(_cookie(request))
+        if self._token_ok(request.headers.get(TOKEN_HEADER)) or self._token_ok(cookie):
             return None
         return _error("Refused: open the address printed by 'localtask ui' (it carries the access "
                       "token).", 403)
@@ -242,6 +243,10 @@ class UI:
                 return _error(str(exc), 409)
             except LocaltaskError as exc:
                 return _error(str(exc), 400)
+            except Exception as exc:  # a bug: say so in the page rather than fail silently
+                log.exception("%s %s failed", request.method, request.url.path)
+                return _error(f"Internal error in localtask ui ({type(exc).__name__}: {exc}); "
+                              "see the terminal that runs it.", 500)
             return result if isinstance(result, Response) else _json(result)
 
         return endpoint
@@ -509,7 +514,8 @@ class UI:
             try:
                 value = json.loads(text)
             except ValueError as exc:
-                raise ParameterError(f"Configuration {name!r} is a dict: its text must be JSON ({exc}).") from None
+                raise ParameterError(f"Configuration {name!r} is a dict: its text must be JSON "
+                                     f"({exc}).") from None
             if not isinstance(value, dict):
                 raise ParameterError(f"Configuration {name!r} is a dict: give a JSON object {{...}}.")
             task.set_configuration_object(name, config_dict=value)

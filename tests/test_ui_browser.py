@@ -1,0 +1,388 @@
+"""End to end: the web page in Debian's Chromium (headless), driven by Playwright's Python client.
+
+The browser is the system's ``/usr/bin/chromium`` (CI installs Debian's ``chromium``); the
+tests never let Playwright download one. Screenshots of the task table and of task pages
+are saved in ``tests/screenshots/``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette")
+
+from localtask import Store, Task  # noqa: E402
+from localtask.worker import Worker  # noqa: E402
+
+from helpers_ui import UIServer, copy_store, make_template  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+TIMEOUT = 15_000  # ms, for anything the page does by itself
+
+
+def _unavailable(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what}: CI must have it (see .ci/run)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return make_template(tmp_path_factory.mktemp("ui-browser-template"))
+
+
+@pytest.fixture
+def store(tmp_path, template):
+    home = copy_store(template[0], tmp_path / "home")
+    opened = Store.open(home)
+    opened.ids = dict(template[1])
+    return opened
+
+
+@pytest.fixture
+def server(store):
+    with UIServer(store.home) as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser, server):
+    """A tab that opened the address ``localtask ui`` prints; fails the test on a script error."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(TIMEOUT)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    # (a refused request logs "Failed to load resource": the tests cause some on purpose)
+    tab.on("console", lambda msg: errors.append(f"console: {msg.text}")
+           if msg.type == "error" and "Failed to load resource" not in msg.text else None)
+    tab.goto(server.url)
+    tab.wait_for_selector("tr.task-row")
+    tab.errors = errors
+    yield tab
+    context.close()
+    assert not errors, errors
+
+
+def expect(locator):
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+def row(page, task_id: str):
+    return page.locator(f"tr.task-row[data-id='{task_id}']")
+
+
+def menu_item(page, action: str):
+    return page.locator(f"#menu button[data-action='{action}']")
+
+
+def open_menu(page, task_id: str):
+    row(page, task_id).click(button="right")
+    expect(page.locator("#menu")).to_be_visible()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+def new_task_from_hash(page) -> str:
+    page.wait_for_url(re.compile(r".*#/task/[0-9a-f]{32}/configuration$"))
+    return re.search(r"#/task/([0-9a-f]{32})/", page.url).group(1)
+
+
+# ------------------------------------------------------------------ the table
+def test_table_lists_filters_and_is_screenshotted(page, store):
+    ids = store.ids
+    expect(page.locator("tr.task-row")).to_have_count(3)
+    assert "token" not in page.url  # the page dropped it from the address bar and history
+    header = page.locator("table.tasks thead")
+    for label in ("ID", "Name", "Status", "Type", "Queue / worker", "Started", "Duration", "Parent", "Tags",
+                  "General/lr"):
+        expect(header).to_contain_text(label)
+    expect(row(page, ids["run2"]).locator("td.param")).to_have_text("0.2")
+    expect(row(page, ids["run1"]).locator(".badge")).to_have_text("completed")
+    expect(page.locator("#projects")).to_contain_text("proj")
+    shot(page, "task-table.png")
+
+    page.locator(".chips label[data-status='created']").click()
+    expect(page.locator("tr.task-row")).to_have_count(0)
+    expect(page.locator(".empty")).to_contain_text("No task matches")
+    page.locator(".chips label[data-status='created']").click()
+    expect(page.locator("tr.task-row")).to_have_count(3)
+    page.locator("input[name='name']").fill("run2")
+    expect(page.locator("tr.task-row")).to_have_count(1)
+    page.locator("input[name='name']").fill("")
+    expect(page.locator("tr.task-row")).to_have_count(3)
+    row(page, ids["run2"]).locator("a.tag", has_text="run2").click()  # a tag filters by it
+    expect(page.locator("tr.task-row")).to_have_count(1)
+    expect(page.locator("input[name='tag']")).to_have_value("run2")
+    page.locator("input[name='tag']").fill("")
+    page.locator("input[name='tag']").press("Enter")
+    expect(page.locator("tr.task-row")).to_have_count(3)
+    page.locator("#projects a[title='other']").click()
+    expect(page.locator("tr.task-row")).to_have_count(1)
+    expect(row(page, ids["run3"])).to_be_visible()
+
+    # a task made elsewhere appears without a reload
+    page.evaluate("window.__sameDocument = true")
+    page.locator("#projects a[title='All projects']").click()
+    made = Task.clone(ids["run3"], name="made elsewhere", home=store.home)
+    expect(row(page, made.id).locator("td.name")).to_have_text("made elsewhere")
+    assert page.evaluate("window.__sameDocument") is True
+
+
+# ------------------------------------------------------------------ clone, edit, enqueue, reset
+def test_right_click_clone_with_set_as_parent_opens_the_new_draft(page, store):
+    middle = Task.clone(store.ids["run1"], home=store.home)  # its parent is run1
+    open_menu(page, middle.id)
+    menu_item(page, "clone").click()
+    dialog = page.locator("dialog#dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Target project").fill("ui-clones")
+    dialog.get_by_label("Description").fill("cloned from the page")
+    dialog.get_by_label(f"Set {middle.name} as parent").check()
+    dialog.locator("button[data-role='ok']").click()
+
+    new_id = new_task_from_hash(page)
+    new = Task.get_task(task_id=new_id, home=store.home)
+    assert new.status == "created" and new.parent == middle.id
+    assert new.project == "ui-clones" and new.comment == "cloned from the page"
+    assert Task.get_task(task_id=middle.id, home=store.home).parent == store.ids["run1"]
+    expect(page.locator(".task-head h1")).to_contain_text(f"Clone of {middle.name}")
+    expect(page.locator(".task-head .badge")).to_have_text("created")
+    expect(page.locator(".task-head")).to_contain_text(f"parent {middle.name}")
+    expect(page.locator("input[name='General/epochs']")).to_have_value("3")
+
+
+def test_edit_a_draft_parameter_and_save_it_typed(page, store, server):
+    draft = Task.clone(store.ids["run1"], home=store.home)
+    page.goto(f"{server.base}/#/task/{draft.id}/configuration")
+    epochs = page.locator("input[name='General/epochs']")
+    expect(epochs).to_have_value("3")
+    epochs.fill("7")
+    page.locator("input[name='General/lr']").fill("0.25")
+    page.locator("input[name='General/flag']").uncheck()
+    page.locator("textarea[name='General/layers']").fill("[16, 8]")
+    page.locator("input[name='General/opt']").fill("sgd")
+    page.locator("button[data-role='save-params']").click()
+    expect(page.locator("#notice")).to_have_text("Saved 5 parameter(s)")
+
+    stored = draft.get_parameters()
+    assert stored["General/epochs"] == 7 and type(stored["General/epochs"]) is int
+    assert stored["General/lr"] == 0.25 and type(stored["General/lr"]) is float
+    assert stored["General/flag"] is False and stored["General/layers"] == [16, 8]
+    assert stored["General/opt"] == "sgd"
+    expect(page.locator("input[name='General/epochs']")).to_have_value("7")
+
+    # A whole number is required for an int: the page says so and nothing is saved.
+    page.locator("input[name='General/epochs']").fill("7.5")
+    page.locator("button[data-role='save-params']").click()
+    expect(page.locator("#errors")).to_contain_text("General/epochs is an int")
+    assert draft.get_parameters()["General/epochs"] == 7
+    page.locator("#errors .error button").click()
+
+    # A configuration object of a draft is editable too (dict: JSON).
+    page.locator("textarea[data-config='model']").fill('{"depth": 4}')
+    page.get_by_role("button", name="Save model").click()
+    expect(page.locator("#notice")).to_have_text("Saved configuration model")
+    assert draft.get_configuration_object_as_dict("model") == {"depth": 4}
+
+    # A completed task is read-only, with the reason.
+    page.goto(f"{server.base}/#/task/{store.ids['run1']}/configuration")
+    expect(page.locator(".readonly-note")).to_contain_text(
+        f"Read-only: Cannot edit task {store.ids['run1'][:8]}: it is completed")
+    expect(page.locator("input[name='General/epochs']")).to_have_attribute("readonly", "")
+    expect(page.locator("button[data-role='save-params']")).to_have_count(0)
+
+
+def test_enqueue_then_a_burst_worker_runs_it_and_the_table_shows_it_completed(page, store, server):
+    draft = Task.clone(store.ids["run1"], name="to run", home=store.home)
+    draft.update_parameters({"General/epochs": 4})
+    page.evaluate("window.__sameDocument = true")
+    open_menu(page, draft.id)
+    menu_item(page, "enqueue").click()
+    dialog = page.locator("dialog#dialog")
+    expect(dialog).to_contain_text("Existing: default (0)")
+    dialog.get_by_label("Queue").fill("ui-queue")
+    dialog.locator("button[data-role='ok']").click()
+    expect(row(page, draft.id).locator(".badge")).to_have_text("queued")
+    assert draft.status == "queued" and draft.data["queue"] == "ui-queue"
+    expect(row(page, draft.id)).to_contain_text("ui-queue")
+
+    worker = Worker(home=store.home, queues=["ui-queue"], burst=True, poll_interval=0.2)
+    thread = threading.Thread(target=worker.run, name="burst-worker", daemon=True)
+    thread.start()
+    try:
+        expect(row(page, draft.id).locator(".badge")).to_have_text("completed", timeout=120_000)
+    finally:
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    assert draft.status == "completed"
+    assert draft.get_reported_scalars()["loss"]["train"]["x"] == [0, 1, 2, 3]
+    shot(page, "task-table-after-run.png")
+
+    page.locator(f"tr.task-row[data-id='{draft.id}'] td.name a").click()
+    page.locator(".tabs a[data-tab='scalars']").click()
+    expect(page.locator(".plot-card[data-title='loss'] path.plot-line")).to_have_count(2)
+    shot(page, "task-page-scalars.png")
+    page.locator(".tabs a[data-tab='console']").click()
+    expect(page.locator("pre.console")).to_contain_text("epoch 3 of 4")
+    page.locator(".tabs a[data-tab='info']").click()
+    expect(page.locator("table.info")).to_contain_text(worker.name)
+    expect(page.locator("table.info")).to_contain_text("run1")  # the parent, as a link
+    page.locator(".tabs a[data-tab='execution']").click()
+    expect(page.locator("pre.diff span.add").first).to_be_visible()
+    expect(page.locator("pre.diff")).to_contain_text("+uncommitted note")
+    shot(page, "task-page-execution.png")
+
+
+def test_reset_with_also_delete_artifacts(page, store):
+    run1 = store.ids["run1"]
+    path = Task.get_task(task_id=run1, home=store.home).artifacts["metrics"].path
+    assert path.exists()
+    open_menu(page, run1)
+    menu_item(page, "reset").click()
+    dialog = page.locator("dialog#dialog")
+    dialog.get_by_label("Also delete artifacts").check()
+    dialog.locator("button[data-role='ok']").click()
+    expect(row(page, run1).locator(".badge")).to_have_text("created")
+    task = Task.get_task(task_id=run1, home=store.home)
+    assert task.status == "created" and task.artifacts == {} and not path.exists()
+    assert task.get_reported_scalars() == {}
+
+
+def test_reset_keeps_artifacts_unless_asked_and_they_download(page, store, server):
+    run2 = store.ids["run2"]
+    open_menu(page, run2)
+    menu_item(page, "reset").click()
+    page.locator("dialog#dialog button[data-role='ok']").click()
+    expect(row(page, run2).locator(".badge")).to_have_text("created")
+    assert "metrics" in Task.get_task(task_id=run2, home=store.home).artifacts
+    page.goto(f"{server.base}/#/task/{run2}/artifacts")
+    link = page.get_by_role("link", name="metrics")
+    with page.expect_download() as info:
+        link.click()
+    download = info.value
+    assert download.suggested_filename == "metrics.json"
+    assert json.loads(Path(download.path()).read_text()) == {"acc": 0.9, "lr": 0.2}
+
+
+def test_console_follows_new_output(page, store, server):
+    run1 = store.ids["run1"]
+    page.goto(f"{server.base}/#/task/{run1}/console")
+    console = page.locator("pre.console")
+    expect(console).to_contain_text("epoch 2 of 3")
+    with open(store.console_path(run1), "a", encoding="utf-8") as fh:  # as a running task would
+        fh.write("one more line, ünïcode\n")
+    expect(console).to_contain_text("one more line, ünïcode")
+    assert console.inner_text().count("epoch 0 of 3") == 1
+
+
+# ------------------------------------------------------------------ rules and errors
+def test_forbidden_actions_are_disabled_with_the_reason_and_library_errors_show(page, store):
+    run1 = store.ids["run1"]
+    open_menu(page, run1)
+    enqueue = menu_item(page, "enqueue")
+    expect(enqueue).to_have_attribute("aria-disabled", "true")
+    expect(enqueue).to_have_attribute("title", re.compile(
+        rf"^Cannot enqueue task {run1[:8]}: it is completed \(allowed from: created, failed, stopped\)"))
+    expect(menu_item(page, "dequeue")).to_have_attribute("aria-disabled", "true")
+    expect(menu_item(page, "reset")).not_to_have_attribute("aria-disabled", "true")
+    enqueue.click(force=True)
+    expect(page.locator("dialog#dialog")).to_be_hidden()
+    menu_item(page, "publish").click()
+    expect(row(page, run1).locator(".badge")).to_have_text("published")
+    open_menu(page, run1)
+    expect(menu_item(page, "reset")).to_have_attribute("title", re.compile("published tasks are read-only"))
+    expect(menu_item(page, "delete")).to_have_attribute("aria-disabled", "true")
+    page.keyboard.press("Escape")
+
+    draft = Task.clone(run1, home=store.home)
+    row(page, draft.id).locator("button.more-btn").click()  # the row's menu button: the same menu
+    expect(page.locator("#menu")).to_contain_text(f"{draft.id[:8]} · {draft.name}")
+    menu_item(page, "enqueue").click()
+    dialog = page.locator("dialog#dialog")
+    dialog.get_by_label("Queue").fill("bad name!")
+    dialog.locator("button[data-role='ok']").click()
+    expect(dialog.locator(".dialog-error")).to_contain_text("Invalid queue name 'bad name!'")
+    assert draft.status == "created"
+    dialog.get_by_role("button", name="Cancel").click()
+
+    # Changed behind the page's back after the menu was drawn: the library's refusal shows.
+    Task.enqueue(draft, "default")
+    expect(row(page, draft.id).locator(".badge")).to_have_text("queued")
+    open_menu(page, draft.id)
+    Task.dequeue(draft, home=store.home)
+    menu_item(page, "dequeue").click()
+    expect(page.locator("#errors")).to_contain_text(f"Cannot dequeue task {draft.id}: it is created")
+    expect(row(page, draft.id).locator(".badge")).to_have_text("created")
+
+
+def test_multi_select_enqueue_abort_delete_and_compare(page, store, server):
+    a = Task.clone(store.ids["run1"], name="multi a", home=store.home)
+    b = Task.clone(store.ids["run2"], name="multi b", home=store.home)
+    expect(page.locator("tr.task-row")).to_have_count(5)
+    for task in (a, b):
+        row(page, task.id).locator("td.check input").check()
+    toolbar = page.locator(".toolbar").first
+    expect(toolbar).to_contain_text("2 selected")
+    toolbar.get_by_role("button", name="Enqueue…").click()
+    dialog = page.locator("dialog#dialog")
+    expect(dialog).to_contain_text("Enqueue 2 tasks")
+    dialog.locator("button[data-role='ok']").click()
+    for task in (a, b):
+        expect(row(page, task.id).locator(".badge")).to_have_text("queued")
+        assert task.status == "queued"
+    toolbar.get_by_role("button", name="Abort").click()
+    for task in (a, b):
+        expect(row(page, task.id).locator(".badge")).to_have_text("stopped")
+
+    # right-click on a selected row acts on the whole selection
+    open_menu(page, a.id)
+    expect(page.locator("#menu")).to_contain_text("2 tasks selected")
+    expect(menu_item(page, "clone")).to_have_attribute("aria-disabled", "true")
+    menu_item(page, "delete").click()
+    expect(page.locator("dialog#dialog")).to_contain_text("Delete 2 tasks")
+    page.locator("dialog#dialog button[data-role='ok']").click()
+    expect(page.locator("tr.task-row")).to_have_count(3)
+    assert store.task_names([a.id, b.id]) == {}
+
+    run1, run3 = store.ids["run1"], store.ids["run3"]
+    row(page, run1).click()
+    row(page, run3).click(modifiers=["Control"])
+    toolbar.get_by_role("button", name="Compare").click()
+    page.wait_for_url(re.compile(r".*#/compare/"))
+    differs = page.locator("table.compare tr.differs")
+    expect(differs).to_have_count(1)
+    expect(differs).to_contain_text("General/lr")
+    expect(differs.locator("td.val")).to_have_text(["0.3", "0.1"])  # in table order: newest first
+    expect(page.locator(".plot-card[data-title='loss'] path.plot-line")).to_have_count(4)
+    shot(page, "compare.png")
