@@ -533,40 +533,42 @@ class Store:
             conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
         return row
 
-    def find_tasks(self, *, project: str | None = None, name: str | None = None,
-                   status: Iterable[str] | None = None, tags: Iterable[str] | None = None,
-                   parent: str | None = None, ids: Iterable[str] | None = None,
-                   limit: int | None = None, offset: int = 0,
-                   name_contains: str | None = None) -> list[dict[str, Any]]:
-        """Tasks matching every given filter, newest first."""
+    @staticmethod
+    def _task_filter(*, project: str | None = None, name: str | None = None,
+                     name_contains: str | None = None, parent: str | None = None,
+                     status: Iterable[str] | None = None, ids: Iterable[str] | None = None,
+                     tags: Iterable[str] | None = None) -> tuple[str, list[Any]]:
+        """A ``WHERE`` clause (or '') and its arguments for the task filters given."""
         where, args = [], []
-        if project is not None:
-            where.append("project = ?")
-            args.append(project)
-        if name is not None:
-            where.append("name = ?")
-            args.append(name)
+        for column, value in (("project", project), ("name", name), ("parent", parent)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
         if name_contains:
             where.append("instr(lower(name), lower(?)) > 0")
             args.append(name_contains)
-        if parent is not None:
-            where.append("parent = ?")
-            args.append(parent)
         if status:
             statuses = [TaskStatus(s).value for s in status]
             where.append(f"status IN ({', '.join('?' for _ in statuses)})")
             args.extend(statuses)
-        if ids is not None:
+        if ids is not None:  # an empty list matches nothing
             ids = list(ids)
             where.append(f"id IN ({', '.join('?' for _ in ids)})")
             args.extend(ids)
         for tag in tags or ():
             where.append("EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE json_each.value = ?)")
             args.append(tag)
-        sql = f"SELECT {TASK_COLUMNS} FROM tasks"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, seq DESC"
+        return (" WHERE " + " AND ".join(where)) if where else "", args
+
+    def find_tasks(self, *, project: str | None = None, name: str | None = None,
+                   status: Iterable[str] | None = None, tags: Iterable[str] | None = None,
+                   parent: str | None = None, ids: Iterable[str] | None = None,
+                   limit: int | None = None, offset: int = 0,
+                   name_contains: str | None = None) -> list[dict[str, Any]]:
+        """Tasks matching every given filter, newest first."""
+        clause, args = self._task_filter(project=project, name=name, name_contains=name_contains,
+                                         parent=parent, status=status, ids=ids, tags=tags)
+        sql = f"SELECT {TASK_COLUMNS} FROM tasks{clause} ORDER BY created DESC, seq DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args.extend([int(limit), int(offset)])
@@ -595,24 +597,8 @@ class Store:
         number of tasks matching the filters. ``sort`` is a key of :attr:`PAGE_SORTS`."""
         if sort not in self.PAGE_SORTS:
             raise StoreError(f"Cannot sort tasks by {sort!r}; use one of: {', '.join(self.PAGE_SORTS)}.")
-        where, args = [], []
-        if project is not None:
-            where.append("project = ?")
-            args.append(project)
-        if name_contains:
-            where.append("instr(lower(name), lower(?)) > 0")
-            args.append(name_contains)
-        if parent is not None:
-            where.append("parent = ?")
-            args.append(parent)
-        if status:
-            statuses = [TaskStatus(s).value for s in status]
-            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            args.extend(statuses)
-        for tag in tags or ():
-            where.append("EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE json_each.value = ?)")
-            args.append(tag)
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        clause, args = self._task_filter(project=project, name_contains=name_contains, parent=parent,
+                                         status=status, tags=tags)
         key = self.PAGE_SORTS[sort]
         order = "DESC" if descending else "ASC"
         sort_args = [_now()] if "?" in key else []

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from localtask import (
+    LocaltaskError,
     ArtifactError,
     IllegalTransitionError,
     QueueError,
@@ -386,14 +387,17 @@ def test_enqueue_is_one_transaction(module_source):
     """If the queue row cannot be written, the status does not change either."""
     task = in_status(module_source, "created")
     conn = sqlite3.connect(str(task.store_home / DB_NAME), isolation_level=None)
-    conn.execute("INSERT INTO queue_entries(queue, task_id, priority, enqueued) VALUES ('q', ?, 0, 0)",
-                 (task.id,))  # a stray row for this task: the enqueue's insert will fail
-    conn.close()
-    with pytest.raises(Exception):
-        Task.enqueue(task, queue_name="default")
-    assert task.status == "created"
-    assert task.data["queue"] is None
-    assert [e["queue"] for e in task._store.queue_entries() if e["task_id"] == task.id] == ["q"]
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON queue_entries "
+                 "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    try:
+        with pytest.raises(LocaltaskError, match="injected failure"):
+            Task.enqueue(task, queue_name="default")
+        assert task.status == "created"
+        assert task.data["queue"] is None
+        assert [e for e in task._store.queue_entries() if e["task_id"] == task.id] == []
+    finally:
+        conn.execute("DROP TRIGGER refuse")
+        conn.close()
 
 
 # ------------------------------------------------------------------ scalars and console
