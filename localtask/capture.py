@@ -35,11 +35,13 @@ def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def git(args: list[str], cwd: str | os.PathLike, *, env: dict[str, str] | None = None,
-        check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
-    """Run git with the user's diff/colour settings neutralised; raises CaptureError on failure."""
+        check: bool = True, input: bytes | None = None,
+        new_session: bool = False) -> subprocess.CompletedProcess:
+    """Run git with the user's diff/colour settings neutralised; raises CaptureError on failure.
+    ``new_session``: out of the caller's process group (a Ctrl-C there does not reach it)."""
     try:
         proc = subprocess.run(_git_cmd(args), cwd=cwd, env=env or git_env(), input=input,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=new_session)
     except FileNotFoundError:
         raise CaptureError("git is not installed or not on PATH; install git to record or rebuild code.") from None
     if check and proc.returncode != 0:
