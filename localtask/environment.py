@@ -45,10 +45,19 @@ def check_current(environment: dict[str, Any], say: Say, cache_dir: Path | None 
     return warnings
 
 
+#: the worker's own packages that the task's process needs to talk to the store. They are linked
+#: into every venv instead of installed: the child must speak the worker's store schema, and an
+#: air-gapped lab has no index to install localtask from.
+LINKED = ("localtask", "filelock", "platformdirs")
+
+
 def requirements(packages: list[dict[str, Any]]) -> list[str]:
-    """pip arguments installing the recorded packages (editable/local ones from their path)."""
+    """pip arguments installing the recorded packages (editable/local ones from their path),
+    except the linked ones (:data:`LINKED`)."""
     lines = []
     for pkg in packages:
+        if _normal(pkg["name"]) in LINKED:
+            continue
         if pkg.get("editable") and pkg.get("path"):
             lines += ["-e", pkg["path"]]
         elif pkg.get("path"):
@@ -119,5 +128,19 @@ def ensure_venv(store: Store, environment: dict[str, Any], say: Say, wheels: str
             except RunError:
                 shutil.rmtree(target, ignore_errors=True)
                 raise
+        _link_own_packages(python, say)
         (target / READY).write_text(json.dumps(reqs))
     return str(python)
+
+
+def _link_own_packages(python: Path, say: Say) -> None:
+    import importlib
+
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    for name in LINKED:
+        source = Path(importlib.import_module(name).__file__).parent
+        link = Path(site) / name
+        if not link.exists():
+            link.symlink_to(source, target_is_directory=True)
+    say(f"localtask: linked this worker's {', '.join(LINKED)} into the environment")

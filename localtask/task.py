@@ -719,10 +719,9 @@ class Task:
         Refused on a published task, and on a queued or running one unless ``force``.
         Raises IllegalTransitionError."""
         files = self._store.reset_task(self.id, delete_artifacts=delete_artifacts, force=force)
-        if self._console is not None:
+        if self._console is not None:  # this process was recording it: stop writing its console
             self._console.stop()
             self._console = None
-        self._closed = self._owned and self._closed
         try:
             self._store.console_path(self.id).unlink()
         except FileNotFoundError:
@@ -810,7 +809,7 @@ class Task:
             if self._console is not None:
                 self._console.stop()
                 self._console = None
-            self._store.reset_task(self.id, force=True)
+            self.reset(force=True)  # the local run's outputs go: the worker's run is the record
             Task.enqueue(self, queue_name)
         if exit_process:
             if clone:
