@@ -320,6 +320,9 @@ def _dist_index() -> dict[str, Any]:
     return {"dists": dists, "modules": modules}
 
 
+_INDEX_MEMO: dict[str, dict[str, Any]] = {}
+
+
 def dist_index(cache_dir: Path | None) -> dict[str, Any]:
     """:func:`_dist_index`, cached on disk until ``sys.path`` or a site folder changes."""
     if cache_dir is None:
@@ -328,12 +331,15 @@ def dist_index(cache_dir: Path | None) -> dict[str, Any]:
 
     site = _site_key().encode()
     key = f"{zlib.crc32(site):08x}{zlib.adler32(site):08x}{len(site):x}"
+    if key in _INDEX_MEMO:  # a worker asks once per task: read the file once per process
+        return _INDEX_MEMO[key]
     path = cache_dir / f"dists-{key}.json"
     try:
-        return json.loads(path.read_text())
+        index = _INDEX_MEMO[key] = json.loads(path.read_text())
+        return index
     except (OSError, ValueError):
         pass
-    index = _dist_index()
+    index = _INDEX_MEMO[key] = _dist_index()
     try:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(index))
@@ -343,10 +349,14 @@ def dist_index(cache_dir: Path | None) -> dict[str, Any]:
     return index
 
 
+def imported_top_levels() -> frozenset[str]:
+    return frozenset(name.partition(".")[0] for name in list(sys.modules))
+
+
 def packages_in_use(cache_dir: Path | None = None) -> list[dict[str, Any]]:
     """Distributions whose top-level modules this process has imported, with exact versions."""
     index = dist_index(cache_dir)
-    imported = {name.partition(".")[0] for name in list(sys.modules)}
+    imported = imported_top_levels()
     names = set()
     for top in imported:
         for name in index["modules"].get(top, ()):

@@ -4,16 +4,22 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 import uuid
 import zipfile
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from .capture import git
+from . import capture
 from .exceptions import RunError
 from .store import Store
+
+# git in its own session: a Ctrl-C that drains the worker reaches the terminal's whole process
+# group, and must not kill the rebuild of a task the worker lets finish.
+git = partial(capture.git, new_session=True)
 
 Say = Callable[[str], None]
 
@@ -74,18 +80,69 @@ def _safe_relative(path: str) -> PurePosixPath:
     return rel
 
 
+_GIT_ESCAPES = {ord("a"): 7, ord("b"): 8, ord("t"): 9, ord("n"): 10, ord("v"): 11, ord("f"): 12,
+                ord("r"): 13, ord('"'): 34, ord("\\"): 92}
+_QUOTED = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_HUNK = re.compile(rb"@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+
+
+def _git_unquote(raw: bytes) -> str:
+    """A path as git reads it: a ``"..."`` name has C escapes (``\\056`` is '.'), decoded here
+    so that an escaped ``..`` is seen as one."""
+    raw = raw.strip()
+    if len(raw) < 2 or not (raw.startswith(b'"') and raw.endswith(b'"')):
+        return raw.decode("utf-8", "replace")
+    body, out, i = raw[1:-1], bytearray(), 0
+    while i < len(body):
+        if body[i] == 92 and i + 1 < len(body):
+            octal = body[i + 1:i + 4]
+            if len(octal) == 3 and all(48 <= c <= 55 for c in octal):
+                out.append(int(octal, 8) & 0xFF)
+                i += 4
+                continue
+            out.append(_GIT_ESCAPES.get(body[i + 1], body[i + 1]))
+            i += 2
+            continue
+        out.append(body[i])
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
 def check_diff_paths(diff: bytes) -> None:
     """Refuse a diff that names a path outside the working copy, before anything is written."""
     from .capture import diff_files
 
+    old_left = new_left = 0  # lines still to come in the current hunk: those are content, not names
     for line in diff.split(b"\n"):
+        if old_left > 0 or new_left > 0:
+            if line.startswith(b"\\"):
+                continue
+            if line[:1] in (b" ", b"") and old_left > 0 and new_left > 0:
+                old_left, new_left = old_left - 1, new_left - 1
+                continue
+            if line[:1] == b"-" and old_left > 0:
+                old_left -= 1
+                continue
+            if line[:1] == b"+" and new_left > 0:
+                new_left -= 1
+                continue
+            old_left = new_left = 0  # not hunk content: read it as a header (git refuses such a hunk)
+        hunk = _HUNK.match(line)
+        if hunk:
+            old_left = int(hunk.group(1) if hunk.group(1) is not None else 1)
+            new_left = int(hunk.group(2) if hunk.group(2) is not None else 1)
+            continue
         if line.startswith((b"--- ", b"+++ ", b"rename from ", b"rename to ", b"copy from ", b"copy to ")):
-            name = line.split(b" ", 2)[-1].decode("utf-8", "replace").strip()
+            name = _git_unquote(line.split(b" ", 2)[-1])
             if name == "/dev/null":
                 continue
-            if line.startswith((b"--- a/", b"+++ b/")):
+            if line.startswith((b"--- ", b"+++ ")) and name.startswith(("a/", "b/")):
                 name = name[2:]
-            _safe_relative(name.strip('"'))
+            _safe_relative(name)
+        elif line.startswith(b"diff --git ") and b'"' in line:
+            for quoted in _QUOTED.findall(line):
+                name = _git_unquote(quoted)
+                _safe_relative(name[2:] if name.startswith(("a/", "b/")) else name)
     for name in diff_files(diff):
         _safe_relative(name.strip('"'))
 
@@ -96,11 +153,15 @@ def _working_copy(mirror: Path, workdir: Path, script: dict[str, Any]) -> None:
     Same result as ``git clone --shared`` + checkout, at about a third of the cost: this sits on
     the path from claim to process start.
     """
-    workdir.mkdir(mode=0o700, parents=True)
-    git(["init", "--quiet"], workdir)
-    (workdir / ".git" / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
-    with open(workdir / ".git" / "config", "a", encoding="utf-8") as fh:
-        fh.write(f'[remote "origin"]\n\turl = {script["repository"]}\n')
+    dot_git = workdir / ".git"
+    # The few files of an empty repository, written directly: one git process less per task.
+    for folder in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
+        (dot_git / folder).mkdir(mode=0o700, parents=True)
+    (dot_git / "HEAD").write_text("ref: refs/heads/master\n")
+    (dot_git / "config").write_text(
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n"
+        f'[remote "origin"]\n\turl = {script["repository"]}\n')
+    (dot_git / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
     proc = git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", script["commit"]],
                workdir, check=False)
     if proc.returncode != 0:

@@ -188,6 +188,28 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _lock_host_name() -> str:
+    """This host as filelock writes it into a claim: the hostname escaped, plus the pid namespace
+    when not the initial one (a container), so that a claim from this very host is recognised."""
+    try:
+        from filelock._identity import host_name
+    except ImportError:  # another filelock layout: its claims hold the plain hostname
+        import socket
+
+        return socket.gethostname()
+    return host_name()
+
+
+def _claim_owner_dead(claim) -> bool:
+    """Whether the process that wrote a claim on this host is gone: its pid is free, or now names
+    another process (a recycled pid: its start time differs from the one the claim recorded)."""
+    try:
+        from filelock._identity import owner_is_stale
+    except ImportError:
+        return not _pid_alive(claim.pid)
+    return owner_is_stale(claim.pid, claim.hostname, getattr(claim, "start", None))
+
+
 def _now() -> float:
     return time.time()
 
@@ -348,19 +370,20 @@ class Store:
                         "Nothing was changed; retry later.") from None
 
     def lock_holders(self) -> str:
-        return ", ".join(f"{c.hostname} pid {c.pid}" for c in self._lock.claims)
+        # a holder has two claims (its intent and its hold): name it once
+        return ", ".join(dict.fromkeys(f"{c.hostname} pid {c.pid}" for c in self._lock.claims))
 
     def break_dead_locks(self) -> int:
         """Remove lock claims of dead holders: a dead pid on this host at once, another host's
         claim once older than ``LOCALTASK_LOCK_STALE_AFTER`` seconds (default 300). Returns how many."""
         if self._lock is None:
             return 0
-        host = os.uname().nodename
+        host = _lock_host_name()
         stale_after = _env_float("LOCALTASK_LOCK_STALE_AFTER", 300.0)
         broken = 0
         for claim in self._lock.claims:
             if claim.hostname == host:
-                dead = not _pid_alive(claim.pid)
+                dead = _claim_owner_dead(claim)
             else:
                 try:
                     age = time.time() - (self._lock._claim_directory / claim.name).stat().st_mtime
@@ -492,6 +515,22 @@ class Store:
             conn.executemany(
                 "INSERT INTO configurations(task_id, name, kind, value, description) "
                 "VALUES (?, ?, ?, ?, ?)", [(row["id"], *c) for c in configurations])
+
+    def insert_tasks(self, tasks: Iterable[dict[str, Any]]) -> int:
+        """Insert many new tasks (rows as :meth:`insert_task` takes them, without parameters or
+        configurations) in one transaction: imports and the benchmarks' large stores. Returns
+        how many were inserted."""
+        count = 0
+        with self.transaction() as conn:
+            for task in tasks:
+                row = {k: (json.dumps(v) if k in ("tags", "script", "environment") and not isinstance(v, str)
+                           else v) for k, v in task.items()}
+                row.setdefault("created", _now())
+                row.setdefault("last_update", row["created"])
+                conn.execute(f"INSERT INTO tasks ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                             tuple(row.values()))
+                count += 1
+        return count
 
     def update_task(self, task_id: str, *, edit: str | None = None, force: bool = False,
                     **fields: Any) -> None:
@@ -998,15 +1037,25 @@ class Store:
         with self.transaction() as conn:
             conn.execute("UPDATE tasks SET pid = ?, last_update = ? WHERE id = ?", (pid, _now(), task_id))
 
-    def finish_task(self, task_id: str, worker: str, status: TaskStatus, reason: str) -> bool:
-        """End a task run by ``worker`` (completed / failed / stopped). Does nothing, and returns
-        False, if the task is no longer this worker's running task (lost, reset, deleted)."""
+    def finish_task(self, task_id: str, worker: str | None, status: TaskStatus, reason: str,
+                    environment: dict | None = None) -> bool:
+        """End a running task (completed / failed / stopped), run by ``worker`` (None: by the
+        process that recorded it), in one transaction. Does nothing, and returns False, if the
+        task is no longer that run (lost, aborted, reset, deleted)."""
         now = _now()
+        status = TaskStatus(status)
+        if status not in (TaskStatus.completed, TaskStatus.failed, TaskStatus.stopped):
+            raise StoreError(f"A run cannot end as {status.value}.")
+        sets = "status = ?, status_reason = ?, completed = ?, last_update = ?, abort_requested = 0"
+        args: list[Any] = [status.value, reason, now, now]
+        if environment is not None:
+            sets += ", environment = ?"
+            args.append(json.dumps(environment))
+        owner = "worker = ?" if worker is not None else "worker IS NULL"
+        args += [task_id] + ([worker] if worker is not None else [])
         with self.transaction() as conn:
-            return conn.execute(
-                "UPDATE tasks SET status = ?, status_reason = ?, completed = ?, last_update = ?, "
-                "abort_requested = 0 WHERE id = ? AND status = 'in_progress' AND worker = ?",
-                (TaskStatus(status).value, reason, now, now, task_id, worker)).rowcount == 1
+            return conn.execute(f"UPDATE tasks SET {sets} WHERE id = ? AND status = 'in_progress' "
+                                f"AND {owner}", args).rowcount == 1
 
     # ------------------------------------------------------------------ maintenance
     def integrity_check(self) -> str:

@@ -148,6 +148,7 @@ class Task:
         self._console = None
         self._closed = False
         self._exit_code: int | None = None
+        self._modules_at_init: frozenset[str] = frozenset()
         self._error: str | None = None
 
     # ------------------------------------------------------------------ creation
@@ -208,7 +209,9 @@ class Task:
         }
         row["created"] = row["started"] = time.time()
         store.insert_task(row)
-        return cls(store, task_id, owned=True, attached=False)
+        task = cls(store, task_id, owned=True, attached=False)
+        task._modules_at_init = capture.imported_top_levels()
+        return task
 
     def _install_hooks(self, tee_console: bool) -> None:
         if tee_console:
@@ -692,25 +695,24 @@ class Task:
             raise first_error
 
     def _finish(self) -> None:
+        """End this process's own run in one transaction (a run aborted, reset or marked by
+        someone else meanwhile is left as it is)."""
         from . import capture
 
-        try:
-            env = capture.capture_environment(self._store.cache_dir)
-            self._store.update_task(self.id, environment=env)
-        except Exception as exc:  # the run's result matters more than a package list
-            log.warning("task %s: could not refresh the package list: %s", self.id, exc)
-        row = self._store.get_task(self.id)
-        if row["status"] != TaskStatus.in_progress.value:
-            return  # aborted, reset or marked by someone else meanwhile: leave it
+        environment = None
+        if capture.imported_top_levels() != self._modules_at_init:
+            try:  # modules imported since Task.init may add packages in use
+                environment = capture.capture_environment(self._store.cache_dir)
+            except Exception as exc:  # the run's result matters more than a package list
+                log.warning("task %s: could not refresh the package list: %s", self.id, exc)
         if self._error:
             lines = self._error.strip().splitlines()
-            self._store.transition(self.id, "fail", TaskStatus.failed, completed=time.time(),
-                                   status_reason="\n".join(lines[-20:]))
+            status, reason = TaskStatus.failed, "\n".join(lines[-20:])
         elif self._exit_code not in (None, 0):
-            self._store.transition(self.id, "fail", TaskStatus.failed, completed=time.time(),
-                                   status_reason=f"exit code {self._exit_code}")
+            status, reason = TaskStatus.failed, f"exit code {self._exit_code}"
         else:
-            self._store.transition(self.id, "complete", TaskStatus.completed, completed=time.time())
+            status, reason = TaskStatus.completed, ""
+        self._store.finish_task(self.id, None, status, reason, environment=environment)
 
     def reset(self, set_started_on_success: bool = False, force: bool = False,
               delete_artifacts: bool = False) -> None:
