@@ -1,18 +1,18 @@
 """Scalars and text reported by a task. Scalars are buffered and written in batches."""
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ._logging import get_logger
 from .exceptions import LocaltaskError
 
 if TYPE_CHECKING:
     from .task import Task
 
-log = logging.getLogger("localtask.logger")
+log = get_logger("localtask.logger")
 
 BATCH_SIZE = 20_000
 FLUSH_INTERVAL = 1.0
@@ -50,7 +50,7 @@ class Logger:
         """A summary value, kept as the scalar ``Summary/<name>`` at iteration 0."""
         self.report_scalar("Summary", name, value, 0)
 
-    def report_text(self, msg: str, level: int = logging.INFO, print_console: bool = True) -> None:
+    def report_text(self, msg: str, level: int = 20, print_console: bool = True) -> None:
         """Write a line to the task's console log (and to the terminal)."""
         self._task._write_console(str(msg) + "\n", print_console=print_console)
 

@@ -5,18 +5,18 @@ with watchdog and also polls, since file events do not cross NFS clients.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 import signal
 import threading
 from pathlib import Path
 
+from ._logging import get_logger
 from .exceptions import QueueError
 from .status import TaskStatus
 from .store import Store
 
-log = logging.getLogger("localtask.queue")
+log = get_logger("localtask.queue")
 
 QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,99}")
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import logging
 import os
 import shutil
 import sys
@@ -13,12 +12,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import argparse_hook, params as P
+from ._logging import get_logger
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger, scalars_as_dict
 from .status import TaskStatus
 from .store import Store
 
-log = logging.getLogger("localtask.task")
+log = get_logger("localtask.task")
 
 #: a diff larger than this is kept as a file under <home>/blobs instead of in the database.
 INLINE_CODE_LIMIT = 256 * 1024
