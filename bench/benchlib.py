@@ -29,8 +29,9 @@ RESULTS_DIR = BENCH_DIR / "results"
 
 #: the header of every measurement table (the smoke test looks for it).
 MEASUREMENT_HEADER = ("measurement", "median", "min", "max", "runs")
-#: the header of every target table; run.py collects its rows into latest.md.
-TARGET_HEADER = ("target", "required", "measured", "verdict")
+#: the header of every report's summary table; run.py gathers their rows into the one table
+#: it prints and writes to latest.md.
+SUMMARY_HEADER = ("measurement", "median", "min", "max", "runs", "target", "verdict")
 
 #: variables that would make a run depend on the shell it was started from.
 _LEAKY_ENV = ("LOCALTASK_TASK_ID", "LOCALTASK_HOME", "LOCALTASK_SHARED", "LOCALTASK_BUSY_TIMEOUT",
@@ -52,6 +53,11 @@ def parser(description: str) -> argparse.ArgumentParser:
                    help="number of interleaved repetitions (default depends on the benchmark)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
                    help=f"where to write <name>.md (default {RESULTS_DIR})")
+    p.add_argument("--competitor-runs", type=int, default=None,
+                   help="runs of each competitor (ClearML, MLflow, huey...): they are slow, so "
+                        "fewer than localtask's (default depends on the benchmark)")
+    p.add_argument("--no-competitors", action="store_true",
+                   help="measure localtask and the floor only")
     return p
 
 
@@ -93,6 +99,11 @@ def rotations(names: Sequence[str], rounds: int) -> Iterable[tuple[int, list[str
 
 # --------------------------------------------------------------------------- formatting
 def ms(seconds: float) -> str:
+    """A duration: in ms below a second, in seconds above."""
+    if abs(seconds) >= 10:
+        return f"{seconds:,.1f} s"
+    if abs(seconds) >= 1:
+        return f"{seconds:.2f} s"
     return f"{seconds * 1000:.1f} ms"
 
 
@@ -104,6 +115,40 @@ def rate(value: float, unit: str) -> str:
 
 def pct(value: float) -> str:
     return f"{value * 100:.0f}%"
+
+
+def times(value: float) -> str:
+    """A ratio: how many times faster (or larger)."""
+    return f"{value:,.1f}×" if value < 100 else f"{value:,.0f}×"
+
+
+@dataclass
+class Line:
+    """One row of a report's summary table. ``values`` None: not measured, ``note`` says why
+    (a competitor not installed, every run hung...). With a ``target``, ``met`` gives the
+    verdict; None there means it could not be judged (ERROR)."""
+    label: str
+    values: Summary | None
+    fmt: Callable[[float], str]
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+    text: str = ""  # shown instead of figures for a yes/no row (values None)
+
+    def cells(self) -> tuple[str, ...]:
+        label = f"{self.label} ({self.note})" if self.note else self.label
+        if self.values is None:
+            shown = (self.text or "—", "—", "—", "1" if self.text else "0")
+        else:
+            s = self.values
+            shown = (self.fmt(s.median), self.fmt(s.min), self.fmt(s.max), str(s.n))
+        if not self.target:
+            verdict = ""
+        elif (self.values is None and not self.text) or self.met is None:
+            verdict = "ERROR"
+        else:
+            verdict = "MET" if self.met else "MISSED"
+        return (label, *shown, self.target or "—", verdict)
 
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -125,7 +170,7 @@ class Report:
     def __init__(self, name: str, title: str, args: argparse.Namespace):
         self.name, self.title, self.args = name, title, args
         self.parts: list[str] = []
-        self.load_start = _loadavg()
+        self.load_start = loadavg()
 
     def text(self, text: str) -> None:
         self.parts.append(textwrap.dedent(text).strip())
@@ -134,18 +179,18 @@ class Report:
         self.parts.append(md_table(MEASUREMENT_HEADER, [
             (label, fmt(s.median), fmt(s.min), fmt(s.max), s.n) for label, s, fmt in rows]))
 
-    def targets(self, rows: list[tuple[str, str, str, bool | None]]) -> None:
-        """``(target, required, measured, met)``; ``met=None`` means it could not be measured."""
-        self.parts.append(md_table(TARGET_HEADER, [
-            (t, req, got, "ERROR" if met is None else ("MET" if met else "MISSED"))
-            for t, req, got, met in rows]))
+    def summary(self, lines: list[Line]) -> None:
+        """The report's headline figures, competitors' rows and targets; run.py gathers these
+        rows into one table. Every figure is a median with min and max; ratios are taken pair
+        by pair (each localtask run against the competitor's run of the same round)."""
+        self.parts.append("**Summary**\n\n" + md_table(SUMMARY_HEADER, [line.cells() for line in lines]))
 
     def render(self) -> str:
         mode = "quick (tiny sizes: checks that it runs; figures mean little)" if self.args.quick else "full"
         head = [f"## {self.title}", "",
                 f"_{datetime.datetime.now().astimezone().isoformat(timespec='seconds')} · mode: {mode} · "
-                f"{machine_line()} · load average {self.load_start} at start, {_loadavg()} at end_"]
-        busiest = max(_load1(self.load_start), _load1(_loadavg()))
+                f"{machine_line()} · load average {self.load_start} at start, {loadavg()} at end_"]
+        busiest = max(_load1(self.load_start), _load1(loadavg()))
         if busiest >= (os.cpu_count() or 1):
             head += ["", f"**WARNING: the machine was busy (1-minute load average up to {busiest:.1f} "
                          f"on {os.cpu_count()} CPUs): these figures are not reliable; run again on a "
@@ -165,7 +210,7 @@ class Report:
         return path
 
 
-def _loadavg() -> str:
+def loadavg() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
@@ -240,6 +285,46 @@ def run_checked(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: floa
         raise BenchError(f"{' '.join(cmd)} exited with {proc.returncode}\n--- stdout\n{proc.stdout}"
                          f"\n--- stderr\n{proc.stderr}")
     return proc
+
+
+def run_limited(cmd: list[str], *, cwd: Path, env: dict[str, str],
+                timeout: float) -> tuple[float, str] | None:
+    """``(wall seconds, stdout)`` of a command that must succeed, or None when it was still
+    running after ``timeout`` s: then its whole process group (it may have forked helpers)
+    is killed. For competitors that can hang; a failure still raises BenchError."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return None
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise BenchError(f"{' '.join(cmd)} exited with {proc.returncode}\n--- stdout\n{out}"
+                         f"\n--- stderr\n{err}")
+    return elapsed, out
+
+
+def summary_or_none(values: Sequence[float]) -> Summary | None:
+    return summary(values) if values else None
+
+
+def store_ddl(table: str) -> list[str]:
+    """The store's own statements that create ``table`` and its indexes: a floor measured on
+    them works on the same kind of table as localtask."""
+    from localtask.store import MIGRATIONS
+
+    statements = [s.strip() for m in MIGRATIONS for s in m.split(";\n")
+                  if s.strip().upper().startswith("CREATE") and s.split("(")[0].strip().endswith(" " + table)]
+    if not any(s.upper().startswith("CREATE TABLE") for s in statements):
+        raise BenchError(f"no CREATE TABLE {table} in localtask.store.MIGRATIONS")
+    return statements
 
 
 # --------------------------------------------------------------------------- a trivial task

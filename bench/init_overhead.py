@@ -1,8 +1,10 @@
-"""What Task.init costs a short script: whole-process wall time against `python -c pass`.
+"""What recording a run costs a short script: whole-process wall time of localtask, ClearML
+(offline mode) and MLflow (SQLite tracking URI) against `python -c pass`.
 
-Target: a process that runs Task.init + connect({'lr': 0.1, 'epochs': 3}) + close, in a git
+Targets: a process that runs Task.init + connect({'lr': 0.1, 'epochs': 3}) + close, in a git
 repository of ~300 files with one uncommitted change and one untracked file, takes at most
-60 ms more than `python -c pass` (median of the per-round differences).
+60 ms more than `python -c pass` (median of the per-round differences), and is at least 10x
+faster than ClearML offline doing the same (median of the per-round ratios).
 """
 from __future__ import annotations
 
@@ -13,9 +15,28 @@ import time
 from pathlib import Path
 
 import benchlib as B
+import competitors as C
 
 NAME = "init_overhead"
 TARGET_MS = 60.0
+TARGET_RATIO = 10.0
+CLEARML_TIMEOUT = 40.0  # a run with defaults takes 3-20 s here when it does not hang
+
+CLEARML_SCRIPT = """\
+from clearml import Task
+
+task = Task.init(project_name="bench", task_name="init overhead"{kwargs})
+task.connect({{"lr": 0.1, "epochs": 3}})
+task.close()
+"""
+
+MLFLOW_SCRIPT = """\
+import mlflow
+
+mlflow.start_run(run_name="init overhead")
+mlflow.log_params({"lr": 0.1, "epochs": 3})
+mlflow.end_run()
+"""
 
 INIT_SCRIPT = """\
 from localtask import Task
@@ -50,7 +71,7 @@ CHANGED = "pkg00/mod00.py"
 
 def repo_files() -> dict[str, str]:
     """~300 small files: 10 packages of 20 modules, 100 text files, the two scripts."""
-    files: dict[str, str] = {".gitignore": "__pycache__/\n*.log\n"}
+    files: dict[str, str] = {".gitignore": "__pycache__/\n*.log\nmlruns/\n"}
     for p in range(10):
         files[f"pkg{p:02d}/__init__.py"] = ""
         for m in range(19):
@@ -60,6 +81,9 @@ def repo_files() -> dict[str, str]:
         files[f"data/notes{t:03d}.txt"] = f"note {t}\n" + "lorem ipsum dolor sit amet\n" * 5
     files["train.py"] = INIT_SCRIPT
     files["phases.py"] = PHASES_SCRIPT
+    files["clearml_train.py"] = CLEARML_SCRIPT.format(kwargs="")
+    files["clearml_tuned.py"] = CLEARML_SCRIPT.format(kwargs=", " + C.CLEARML_TUNED_KWARGS)
+    files["mlflow_train.py"] = MLFLOW_SCRIPT
     return files
 
 
@@ -74,40 +98,83 @@ def timed(cmd: list[str], repo: Path, env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - t0, proc.stdout
 
 
+PASS = "python -c pass"
+IMPORT = "python -c 'import localtask'"
+LT = "localtask: Task.init + connect + close"
+CML = "ClearML offline, defaults"
+CML_T = "ClearML offline, tuned"
+MLF = "MLflow, SQLite tracking URI"
+
+
 def main() -> int:
     args = B.parser(__doc__.splitlines()[0]).parse_args()
     rounds = args.repeat or (3 if args.quick else 15)
+    comp_rounds = 0 if args.no_competitors else min(rounds, args.competitor_runs or (1 if args.quick else 3))
     phase_runs = 2 if args.quick else 5
-    report = B.Report(NAME, "Task.init overhead: whole process vs `python -c pass`", args)
+    report = B.Report(NAME, "Recording a run: whole process, localtask vs ClearML offline vs MLflow vs "
+                            "`python -c pass`", args)
     py = sys.executable
-    commands = {
-        "python -c pass": [py, "-c", "pass"],
-        "python -c 'import localtask'": [py, "-c", "import localtask"],
-        "Task.init + connect + close": [py, "train.py"],
-    }
     with B.tempdir(NAME) as tmp_s:
         tmp = Path(tmp_s)
         home = tmp / "home"
         env = B.isolated_env(tmp, home)
+        # label -> (command, environment, time limit or None)
+        runs: dict[str, tuple[list[str], dict[str, str], float | None]] = {
+            PASS: ([py, "-c", "pass"], env, None),
+            IMPORT: ([py, "-c", "import localtask"], env, None),
+            LT: ([py, "train.py"], env, None),
+        }
+        absent: dict[str, str] = {}
+        if comp_rounds and C.installed("clearml"):
+            runs[CML] = ([py, "clearml_train.py"], C.clearml_env(env, tmp, tuned=False), CLEARML_TIMEOUT)
+            runs[CML_T] = ([py, "clearml_tuned.py"], C.clearml_env(env, tmp, tuned=True), CLEARML_TIMEOUT)
+        else:
+            absent[CML] = absent[CML_T] = C.INSTALL_HINT if comp_rounds else "not run: --no-competitors"
+        if comp_rounds and C.installed("mlflow"):
+            runs[MLF] = ([py, "mlflow_train.py"], C.mlflow_env(env, tmp), 120.0)
+        else:
+            absent[MLF] = C.INSTALL_HINT if comp_rounds else "not run: --no-competitors"
+        cheap = [PASS, IMPORT, LT]
         files = repo_files()
         repo = B.make_repo(tmp / "repo", files, env)
         (repo / CHANGED).write_text(files[CHANGED] + "\nCHANGED = True\n")
         (repo / UNTRACKED).parent.mkdir()
         (repo / UNTRACKED).write_text("an untracked, not ignored file\n")
-        index_before = index_fingerprint(repo)
+        index_kept = True
 
-        B.progress(f"{NAME}: warming up (store, package index cache, bytecode)")
-        for cmd in commands.values():
-            timed(cmd, repo, env)
-        times: dict[str, list[float]] = {k: [] for k in commands}
-        last_out = ""
-        for i, order in B.rotations(list(commands), rounds):
-            B.progress(f"{NAME}: round {i + 1}/{rounds}")
+        B.progress(f"{NAME}: warming up (store, package index cache, bytecode, MLflow's database)")
+        for label in cheap:
+            timed(runs[label][0], repo, runs[label][1])
+        for label, module in ((CML_T, "clearml"), (MLF, "mlflow")):
+            if label in runs:  # compile the competitor's bytecode; MLflow: create its database
+                B.run_checked([py, "-c", f"import {module}"], cwd=repo, env=runs[label][1])
+                B.run_limited(runs[label][0], cwd=repo, env=runs[label][1], timeout=300)
+
+        times: dict[str, list[float | None]] = {k: [None] * rounds for k in runs}
+        hung: dict[str, int] = {k: 0 for k in runs}
+        last_out: dict[str, str] = {}
+        for i, _ in B.rotations(cheap, rounds):
+            names = list(runs) if i < comp_rounds else cheap
+            order = [names[(i + j) % len(names)] for j in range(len(names))]
+            B.progress(f"{NAME}: round {i + 1}/{rounds}" + (" (with competitors)" if i < comp_rounds else ""))
             for label in order:
-                elapsed, out = timed(commands[label], repo, env)
-                times[label].append(elapsed)
-                if label.startswith("Task.init"):
-                    last_out = out
+                cmd, run_env, limit = runs[label]
+                if label == LT:  # competitors' `git status` refreshes the index: check only ours
+                    before = index_fingerprint(repo)
+                    elapsed, out = timed(cmd, repo, run_env)
+                    index_kept = index_kept and index_fingerprint(repo) == before
+                elif limit is None:
+                    elapsed, out = timed(cmd, repo, run_env)
+                else:
+                    result = B.run_limited(cmd, cwd=repo, env=run_env, timeout=limit)
+                    if result is None:  # counted at the limit: a lower bound of its time
+                        B.progress(f"{NAME}: {label} still running after {limit:.0f} s: killed")
+                        hung[label] += 1
+                        times[label][i] = limit
+                        continue
+                    elapsed, out = result
+                times[label][i] = elapsed
+                last_out[label] = out
 
         B.progress(f"{NAME}: phases inside the process ({phase_runs} runs)")
         phases: dict[str, list[float]] = {k: [] for k in
@@ -121,58 +188,106 @@ def main() -> int:
                 phases[key].append(data[key])
             phases["exit"].append(wall - (data["T0"] - before) - data["body"])
 
-        index_after = index_fingerprint(repo)
-        from localtask import Store
+        recorded = {LT: localtask_recorded(home, last_out[LT])}
+        for label in (CML, CML_T):
+            if label in runs:
+                recorded[label] = C.clearml_recorded(
+                    C.clearml_session(runs[label][1], last_out.get(label, "")), CHANGED, UNTRACKED)
+        if MLF in runs:
+            out = B.run_checked([py, "-c", C.MLFLOW_INSPECT], cwd=repo, env=runs[MLF][1]).stdout
+            recorded[MLF] = C.mlflow_recorded(json.loads(out.strip().splitlines()[-1]))
 
-        store = Store.open(home)
-        task_id = last_out.strip().split("TASK_ID=")[-1]
-        row = store.get_task(task_id)
-        params = {f"{p['section']}/{p['name']}": p["value"] for p in store.get_parameters(task_id)}
-        n_tasks = store.count_tasks()
+    def done(label: str) -> list[float]:
+        return [t for t in times.get(label, []) if t is not None]
 
-    base = times["python -c pass"]
-    overhead = B.pairwise(times["Task.init + connect + close"], base, lambda a, b: a - b)
-    import_overhead = B.pairwise(times["python -c 'import localtask'"], base, lambda a, b: a - b)
-    rows = [(label, B.summary(v), B.ms) for label, v in times.items()]
+    def per_round(a: str, b: str, op) -> list[float]:
+        return [op(x, y) for x, y in zip(times.get(a, []), times.get(b, [])) if x is not None and y is not None]
+
+    overhead = per_round(LT, PASS, lambda a, b: a - b)
+    import_overhead = per_round(IMPORT, PASS, lambda a, b: a - b)
+    rows = [(label, B.summary(done(label)), B.ms) for label in runs if done(label)]
     rows += [("import localtask − pass (per round)", B.summary(import_overhead), B.ms),
-             ("**init script − pass (per round)**", B.summary(overhead), B.ms)]
+             ("**localtask init script − pass (per round)**", B.summary(overhead), B.ms)]
+    for label in (CML, CML_T, MLF):
+        if done(label):
+            rows.append((f"{label} − pass (per round)", B.summary(per_round(label, PASS, lambda a, b: a - b)), B.ms))
     report.text(f"""
-        Whole-process wall time (`subprocess.run` of `{Path(py).name}`), {rounds} rounds, each round
-        runs the three commands once in rotating order; differences are taken within a round.
+        Whole-process wall time (`subprocess.run` of `{Path(py).name}`), {rounds} rounds; each round
+        runs every command once in rotating order, and differences and ratios are taken within a
+        round. The competitors run in the first {comp_rounds} rounds only (they take seconds each).
         Repository: {len(files)} committed files, one of them changed (`{CHANGED}`), one untracked
-        file (`{UNTRACKED}`). Fresh store, warmed by one run of each command first.
+        file (`{UNTRACKED}`). Fresh localtask store, warmed by one run of each command first; the
+        competitors' bytecode is compiled and MLflow's database created (warm) before timing.
+        ClearML runs in offline mode (`CLEARML_OFFLINE_MODE=1`, a fresh HOME); "tuned" is
+        {C.CLEARML_TUNING}. MLflow: `MLFLOW_TRACKING_URI=sqlite:///…`, `start_run` + `log_params`
+        + `end_run`. A competitor's run still going after its time limit ({CLEARML_TIMEOUT:.0f} s for
+        ClearML) is killed and counted as hung, at its time limit: a lower bound of its time.
     """)
     report.measurements(rows)
-    report.text("Inside the init process (the same work, timed with perf_counter; startup = spawn to "
-                "the script's first statement, exit = what is left of the wall time: interpreter "
+    if any(hung.values()):
+        report.text("Hung runs: " + "; ".join(f"{label}: {n} of {comp_rounds}" for label, n in hung.items() if n)
+                    + f". {C.CLEARML_HANG}.")
+    report.text("Inside the localtask process (the same work, timed with perf_counter; startup = spawn "
+                "to the script's first statement, exit = what is left of the wall time: interpreter "
                 "shutdown, atexit):")
     report.measurements([(f"{k}", B.summary(v), B.ms) for k, v in phases.items()])
-    script, environment = row["script"], row["environment"]
-    diff_files = script.get("diff_files") or []
-    report.text("What the init script recorded (last run):")
-    report.text(B.md_table(("item", "value"), [
-        ("status", row["status"]),
-        ("script kind / branch", f"{script.get('kind')} / {script.get('branch')}"),
-        ("diff bytes", script.get("diff_size")),
-        ("files in the diff", ", ".join(diff_files)),
-        ("changed file included", "yes" if CHANGED in diff_files else "NO"),
-        ("untracked file included", "yes" if UNTRACKED in diff_files else "NO"),
-        ("packages recorded", f"{len(environment.get('packages') or [])}: "
-                              + ", ".join(f"{p['name']}=={p['version']}" for p in environment.get("packages") or [])),
-        ("parameters", ", ".join(f"{k}={v}" for k, v in sorted(params.items()))),
-        ("user's git index untouched", "yes" if index_before == index_after else "NO (changed)"),
-        ("tasks in the store", n_tasks),
-    ]))
+    report.text("What each recorded (last run), read back from what it wrote:")
+    items = (("where", "where it is"), ("commit", "commit"), ("diff", "uncommitted diff"),
+             ("changed", f"the change to `{CHANGED}`"), ("untracked", f"the untracked `{UNTRACKED}`"),
+             ("packages", "packages"), ("parameters", "parameters"))
+    labels = list(recorded)
+    report.text(B.md_table(("item", *labels), [
+        (title, *(str(recorded[label].get(key, "—")) for label in labels)) for key, title in items]
+        + [("user's git index untouched (localtask)", "yes" if index_kept else "NO (changed)",
+            *("" for _ in labels[1:]))]))
+
+    lt = recorded[LT]
+    recorded_ok = lt["changed"] == "yes" and lt["untracked"] == "yes" and lt["status"] == "completed"
     med = B.summary(overhead).median
-    recorded_ok = CHANGED in diff_files and UNTRACKED in diff_files and row["status"] == "completed"
-    report.targets([
-        ("init script − `python -c pass`, median of per-round differences", f"≤ {TARGET_MS:.0f} ms",
-         B.ms(med), med * 1000 <= TARGET_MS),
-        ("diff holds the uncommitted change and the untracked file; task completed", "yes",
-         "yes" if recorded_ok else "no", recorded_ok),
-    ])
+    lines = [
+        B.Line("localtask init script − `python -c pass` (per round)", B.summary(overhead), B.ms,
+               f"≤ {TARGET_MS:.0f} ms", med * 1000 <= TARGET_MS),
+        B.Line("localtask: whole process", B.summary(done(LT)), B.ms),
+        B.Line("`python -c pass`", B.summary(done(PASS)), B.ms),
+    ]
+    for label in (CML, CML_T, MLF):
+        note = absent.get(label) or (f"{hung[label]} of {comp_rounds} runs hung, counted at their "
+                                     f"{runs[label][2]:.0f} s limit: a lower bound" if hung.get(label) else "")
+        lines.append(B.Line(f"{label}: whole process", B.summary_or_none(done(label)), B.ms, note=note))
+    for label in (CML, CML_T, MLF):
+        ratio = per_round(label, LT, lambda a, b: a / b)
+        target = f"≥ {TARGET_RATIO:.0f}×" if label != MLF else ""
+        note = absent.get(label) or ("hung runs at their limit: a lower bound" if hung.get(label) else "")
+        lines.append(B.Line(f"localtask faster than {label} (per round)", B.summary_or_none(ratio), B.times,
+                            target, (B.summary(ratio).median >= TARGET_RATIO) if ratio and target else None,
+                            note=note))
+    lines.append(B.Line("localtask's diff holds the change and the untracked file; task completed", None, str,
+                        "yes", recorded_ok, text="yes" if recorded_ok else "no"))
+    report.summary(lines)
     report.finish()
     return 0
+
+
+def localtask_recorded(home: Path, stdout: str) -> dict[str, str]:
+    from localtask import Store
+
+    store = Store.open(home)
+    task_id = stdout.strip().split("TASK_ID=")[-1]
+    row = store.get_task(task_id)
+    script, environment = row["script"], row["environment"]
+    diff_files = script.get("diff_files") or []
+    params = {f"{p['section']}/{p['name']}": p["value"] for p in store.get_parameters(task_id)}
+    packages = environment.get("packages") or []
+    return {
+        "status": row["status"],
+        "where": f"<home>/localtask.db ({store.count_tasks()} tasks in the store)",
+        "commit": (script.get("commit") or "none")[:12],
+        "diff": f"{script.get('diff_size')} bytes, files: {', '.join(diff_files)}",
+        "changed": "yes" if CHANGED in diff_files else "NO",
+        "untracked": "yes" if UNTRACKED in diff_files else "NO",
+        "packages": f"{len(packages)}: " + ", ".join(f"{p['name']}=={p['version']}" for p in packages),
+        "parameters": ", ".join(f"{k}={v}" for k, v in sorted(params.items())),
+    }
 
 
 if __name__ == "__main__":
