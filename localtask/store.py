@@ -625,6 +625,7 @@ class Store:
         "last_update": "last_update", "duration": "(coalesce(completed, ?) - started)",
         "queue": "coalesce(worker, queue)", "id": "id",
     }
+    NOT_NULL_SORTS = {"created", "name", "status", "type", "project", "last_update", "id"}
     PAGE_COLUMNS = ("id, project, name, type, tags, comment, parent, status, status_reason, created, "
                     "started, completed, last_update, queue, worker, host")
 
@@ -641,13 +642,17 @@ class Store:
         key = self.PAGE_SORTS[sort]
         order = "DESC" if descending else "ASC"
         sort_args = [_now()] if "?" in key else []
-        # NULLs (never started...) last whichever the direction; the sequence breaks ties.
-        sql = (f"SELECT {self.PAGE_COLUMNS} FROM tasks{clause} ORDER BY ({key}) IS NULL, {key} {order}, "
+        # NULLs (never started...) last whichever the direction; the sequence breaks ties. A key
+        # that is never NULL gets no NULL term, so that an index (created, seq) serves the sort.
+        nulls = "" if sort in self.NOT_NULL_SORTS else f"({key}) IS NULL, "
+        if nulls:
+            sort_args = sort_args * 2
+        sql = (f"SELECT {self.PAGE_COLUMNS} FROM tasks{clause} ORDER BY {nulls}{key} {order}, "
                f"seq {order} LIMIT ? OFFSET ?")
         with self.read() as conn:
             total = conn.execute(f"SELECT count(*) FROM tasks{clause}", args).fetchone()[0]
             rows = [self._task_dict(r) for r in conn.execute(
-                sql, [*args, *sort_args, *sort_args, int(limit), int(offset)])]
+                sql, [*args, *sort_args, int(limit), int(offset)])]
         return rows, total
 
     def parameters_of(self, task_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
@@ -859,26 +864,26 @@ class Store:
         in progress for ``worker``. Exactly one caller gets each task. Returns the row or None."""
         if not queues:
             return None
-        order = " ".join(f"WHEN ? THEN {i}" for i in range(len(queues)))
-        marks = ", ".join("?" for _ in queues)
         now = _now()
+        host = host or os.uname().nodename
         with self.transaction() as conn:
-            entry = conn.execute(
-                f"SELECT seq, task_id, queue FROM queue_entries WHERE queue IN ({marks}) "
-                f"ORDER BY CASE queue {order} END, priority DESC, seq LIMIT 1",
-                (*queues, *queues)).fetchone()
-            if entry is None:
-                return None
-            moved = conn.execute("DELETE FROM queue_entries WHERE seq = ?", (entry["seq"],)).rowcount
-            updated = conn.execute(
-                "UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
-                "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0 "
-                "WHERE id = ? AND status = 'queued'",
-                (worker, host or os.uname().nodename, now, now, entry["task_id"])).rowcount
-            if moved != 1 or updated != 1:
-                # A queue row whose task is no longer queued (deleted, reset): drop it, claim nothing.
-                return None
-            return self._task_dict(self._get(conn, entry["task_id"]))
+            for queue in queues:  # one indexed lookup per queue, in the worker's order
+                while True:
+                    entry = conn.execute(
+                        "DELETE FROM queue_entries WHERE seq = (SELECT seq FROM queue_entries "
+                        "WHERE queue = ? ORDER BY priority DESC, seq LIMIT 1) RETURNING task_id",
+                        (queue,)).fetchall()
+                    if not entry:
+                        break
+                    row = conn.execute(
+                        "UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
+                        "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0 "
+                        f"WHERE id = ? AND status = 'queued' RETURNING {TASK_COLUMNS}",
+                        (worker, host, now, now, entry[0][0])).fetchall()
+                    if row:
+                        return self._task_dict(row[0])
+                    # A queue row whose task is no longer queued (deleted, reset): dropped; next.
+        return None
 
     def queue_counts(self) -> list[dict[str, Any]]:
         """Every queue with its number of waiting tasks."""
