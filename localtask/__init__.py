@@ -10,6 +10,7 @@ from .exceptions import (
     RunError,
     StoreCorruptError,
     StoreError,
+    StoreFullError,
     StoreLockedError,
     StoreVersionError,
     TaskNotFoundError,
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Task", "TaskTypes", "TaskStatus", "Logger", "Store", "Worker",
     "LocaltaskError", "StoreError", "StoreVersionError", "StoreCorruptError", "StoreLockedError",
+    "StoreFullError",
     "TaskNotFoundError", "AmbiguousTaskIdError", "IllegalTransitionError", "ParameterError",
     "ArtifactError", "CaptureError", "QueueError", "RunError",
 ]

@@ -6,12 +6,14 @@ import json
 import os
 import pickle
 import shutil
+import time
 import uuid
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ArtifactError
+from .exceptions import ArtifactError, StoreFullError
+from .params import is_unicode, shown
 
 if TYPE_CHECKING:
     from .store import Store
@@ -21,11 +23,13 @@ MAX_NAME = 200
 
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
-        raise ArtifactError(f"Invalid artifact name {name!r}: use 1-{MAX_NAME} characters.")
-    if "/" in name or "\\" in name or "\x00" in name or name in (".", "..") or name.startswith("."):
+        raise ArtifactError(f"Invalid artifact name {shown(name)}: use 1-{MAX_NAME} characters.")
+    if ("/" in name or "\\" in name or "\x00" in name or name in (".", "..") or name.startswith(".")
+            or not is_unicode(name)):
         raise ArtifactError(
-            f"Invalid artifact name {name!r}: it may not contain '/', '\\' or NUL, nor start with "
-            "'.'; an artifact name is a plain name such as 'model' or 'metrics.json'.")
+            f"Invalid artifact name {name!r}: it may not contain '/', '\\', NUL or text that is not "
+            "valid Unicode, nor start with '.'; an artifact name is a plain name such as 'model' or "
+            "'metrics.json'.")
     return name
 
 
@@ -33,11 +37,14 @@ def artifacts_dir(store: "Store", task_id: str) -> Path:
     return store.task_dir(task_id) / "artifacts"
 
 
-def _write_atomic(target_dir: Path, filename: str, writer) -> tuple[int, str]:
-    """Write with ``writer(path)`` to a temporary name, fsync, rename; returns (size, sha256)."""
-    target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+def _write_atomic(target_dir: Path, filename: str, writer, name: str | None = None,
+                  home: Path | None = None) -> tuple[int, str]:
+    """Write with ``writer(path)`` to a temporary name, fsync, rename; returns (size, sha256).
+    Raises StoreFullError when the disk is full, ArtifactError on another I/O error; either
+    way the temporary file is gone."""
     tmp = target_dir / f".tmp-{uuid.uuid4().hex}"
     try:
+        target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         writer(tmp)
         digest = hashlib.sha256()
         with open(tmp, "rb") as fh:
@@ -46,11 +53,20 @@ def _write_atomic(target_dir: Path, filename: str, writer) -> tuple[int, str]:
             os.fsync(fh.fileno())
         size = tmp.stat().st_size
         os.replace(tmp, target_dir / filename)
-    except OSError as exc:
+    except BaseException as exc:
         try:
             tmp.unlink()
         except OSError:
             pass
+        if not isinstance(exc, OSError):
+            raise
+        from .store import FULL_REMEDY, space_problem
+
+        full = space_problem(target_dir, exc)
+        if full:
+            raise StoreFullError(
+                f"Cannot write artifact {name or filename!r} into the store {home or target_dir}: {full}. "
+                f"Nothing was recorded; {FULL_REMEDY}.") from None
         raise ArtifactError(f"Cannot write artifact {filename!r} in {target_dir}: "
                             f"{exc.strerror or exc}. Nothing was recorded.") from None
     return size, digest.hexdigest()
@@ -114,8 +130,67 @@ def upload(store: "Store", task_id: str, name: str, obj: Any, metadata: dict | N
     check_name(name)
     kind, filename, writer, meta = prepare(name, obj)
     meta.update(metadata or {})
-    size, sha = _write_atomic(artifacts_dir(store, task_id), filename, writer)
-    store.add_artifact(task_id, name, kind, filename, size, sha, meta)
+    folder = artifacts_dir(store, task_id)
+    remove_stale_temp_files(folder)
+    # Never replace a file that a committed row may name: killed between the rename and the
+    # commit, that row would describe other bytes. A taken name gets a fresh subfolder instead
+    # (the file keeps its name), and the version it supersedes goes once the new row commits.
+    previous = next((a["filename"] for a in store.get_artifacts(task_id) if a["name"] == name), None)
+    subfolder = ""
+    if previous is not None or (folder / filename).exists():
+        subfolder = uuid.uuid4().hex[:16]
+    existed = (folder / subfolder / filename).exists()
+    try:
+        size, sha = _write_atomic(folder / subfolder, filename, writer, name, store.home)
+    except BaseException:
+        if subfolder:
+            remove_file(folder, f"{subfolder}/{filename}")
+        raise
+    if subfolder:
+        filename = f"{subfolder}/{filename}"
+    try:
+        store.add_artifact(task_id, name, kind, filename, size, sha, meta)
+    except BaseException:
+        if not existed:  # no row will ever name it
+            remove_file(folder, filename)
+        raise
+    if previous is not None and previous != filename:
+        if previous not in {a["filename"] for a in store.get_artifacts(task_id)}:
+            remove_file(folder, previous)
+
+
+def remove_file(folder: Path, filename: str) -> None:
+    """Remove an artifact file no row names any more, and its version subfolder once empty."""
+    try:
+        (folder / filename).unlink()
+    except OSError:
+        pass
+    if "/" in filename:
+        try:
+            (folder / filename).parent.rmdir()
+        except OSError:
+            pass
+
+
+#: a temporary file older than this (seconds) was left by a writer killed before its rename.
+STALE_TEMP_AGE = 3600.0
+
+
+def remove_stale_temp_files(folder: Path, max_age: float = STALE_TEMP_AGE) -> int:
+    """Remove the temporary files that killed writers left in an artifacts folder (and its
+    version subfolders) more than ``max_age`` seconds ago; no row ever names one. Returns how many."""
+    removed = 0
+    limit = time.time() - max_age
+    for path in [*folder.glob(".tmp-*"), *folder.glob("*/.tmp-*")]:
+        try:
+            if path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+                if path.parent != folder:
+                    path.parent.rmdir()  # a subfolder made for the version that never came
+        except OSError:
+            pass
+    return removed
 
 
 class Artifact:

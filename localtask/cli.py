@@ -480,7 +480,7 @@ def diff(ctx, task_id):
         return
     data = task.get_diff()
     sys.stdout.flush()
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer  # bytes as recorded: a diff may hold binary or non-UTF-8 text
     out.write(data)
     out.flush()
 

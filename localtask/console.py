@@ -10,18 +10,23 @@ from typing import IO
 class Tee:
     """A text stream that writes to the original stream and to a shared log file."""
 
-    def __init__(self, original: IO[str], log: IO[str], lock: threading.Lock):
+    def __init__(self, original: IO[str], log: IO[str], lock: threading.Lock, capture=None):
         self._original = original
         self._log = log
         self._lock = lock
+        self._capture = capture
 
     def write(self, text: str) -> int:
         written = self._original.write(text)
         with self._lock:
-            try:
-                self._log.write(text)
-            except (OSError, ValueError):
-                pass  # a full disk or closed log must never break the user's print()
+            if self._capture is None or not self._capture.failed:
+                try:
+                    self._log.write(text)
+                except OSError as exc:  # a full disk must never break the user's print()
+                    if self._capture is not None:
+                        self._capture.log_failed(exc)
+                except ValueError:  # the log was closed
+                    pass
         return written
 
     def writelines(self, lines) -> None:
@@ -31,32 +36,59 @@ class Tee:
     def flush(self) -> None:
         self._original.flush()
         with self._lock:
-            try:
-                self._log.flush()
-            except (OSError, ValueError):
-                pass
+            if self._capture is None or not self._capture.failed:
+                try:
+                    self._log.flush()
+                except OSError as exc:
+                    if self._capture is not None:
+                        self._capture.log_failed(exc)
+                except ValueError:
+                    pass
 
     def __getattr__(self, name):
         return getattr(self._original, name)
 
 
 class ConsoleCapture:
-    """Installs :class:`Tee` on ``sys.stdout`` and ``sys.stderr`` until :meth:`stop`."""
+    """Installs :class:`Tee` on ``sys.stdout`` and ``sys.stderr`` until :meth:`stop`.
+
+    When the log cannot be written (disk full, file-size limit), one warning goes to the real
+    stderr and copying stops for the rest of the run: the log stays an exact beginning of the
+    output rather than a text with holes, and the script never notices.
+    """
 
     def __init__(self, path: Path):
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log = open(path, "a", buffering=1, encoding="utf-8", errors="replace")
         self.lock = threading.Lock()
+        self.failed = False
+        self._task_id = path.parent.name
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout = Tee(sys.stdout, self.log, self.lock)
-        sys.stderr = Tee(sys.stderr, self.log, self.lock)
+        sys.stdout = Tee(sys.stdout, self.log, self.lock, self)
+        sys.stderr = Tee(sys.stderr, self.log, self.lock, self)
+
+    def log_failed(self, exc: OSError) -> None:
+        """Stop copying into the log and say so once, on the real stderr (called under the lock)."""
+        if self.failed:
+            return
+        self.failed = True
+        try:
+            self._saved[1].write(f"localtask: cannot write the console log of task {self._task_id}: "
+                                 f"{exc.strerror or exc}; the run goes on, its console is incomplete\n")
+            self._saved[1].flush()
+        except (OSError, ValueError):
+            pass
 
     def write(self, text: str) -> None:
         """Write to the log only (not the terminal)."""
         with self.lock:
+            if self.failed:
+                return
             try:
                 self.log.write(text)
-            except (OSError, ValueError):
+            except OSError as exc:
+                self.log_failed(exc)
+            except ValueError:
                 pass
 
     def stop(self) -> None:

@@ -21,6 +21,10 @@ class StoreLockedError(StoreError):
     """The database stayed locked by another process past the busy timeout."""
 
 
+class StoreFullError(StoreError):
+    """The store's disk is full (or a file of it reached a size limit): nothing more fits."""
+
+
 class TaskNotFoundError(LocaltaskError):
     """No task matches the given id, prefix or name."""
 

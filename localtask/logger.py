@@ -7,7 +7,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._logging import get_logger
-from .exceptions import LocaltaskError
+from .exceptions import LocaltaskError, StoreError
+from .params import shown
 
 if TYPE_CHECKING:
     from .task import Task
@@ -16,6 +17,8 @@ log = get_logger("localtask.logger")
 
 BATCH_SIZE = 20_000
 FLUSH_INTERVAL = 1.0
+#: points kept in memory while the store cannot be written; beyond it the oldest are dropped.
+MAX_UNWRITTEN = 10 * BATCH_SIZE
 
 
 class Logger:
@@ -31,16 +34,34 @@ class Logger:
         self._last_error: Exception | None = None
 
     def report_scalar(self, title: str, series: str, value: float, iteration: int) -> None:
-        """Record one point of the plot ``title``, line ``series``. Written in batches."""
+        """Record one point of the plot ``title``, line ``series``. Written in batches, in the
+        background.
+
+        When a background write failed (the store's disk is full: SQLite could not commit),
+        the next call raises that error, a StoreFullError (or another StoreError) naming the
+        task and the store, after keeping its own point: the unwritten points stay in memory and
+        are retried at the next write, so a script that frees space and goes on loses nothing.
+        Points committed earlier are never affected.
+        """
         try:
             point = (str(title), str(series), int(iteration), float(value), time.time())
-        except (TypeError, ValueError):
+            # checked here, not at the batch's write: one bad point must not lose the batch
+            if not -2**63 <= point[2] < 2**63:
+                raise ValueError(iteration)
+            if not (point[0].isascii() and point[1].isascii()):
+                (point[0] + point[1]).encode("utf-8")  # no lone surrogate: SQLite text is Unicode
+        except (TypeError, ValueError, OverflowError):
             raise LocaltaskError(
-                f"report_scalar({title!r}, {series!r}, value={value!r}, iteration={iteration!r}): "
-                "value must be a number and iteration an integer.") from None
+                f"report_scalar({shown(title)}, {shown(series)}, value={shown(value)}, "
+                f"iteration={shown(iteration)}): "
+                "value must be a number, iteration a 64-bit integer, title and series valid "
+                "Unicode text.") from None
         with self._lock:
             self._buffer.append(point)
             full = len(self._buffer) >= BATCH_SIZE
+            error, self._last_error = self._last_error, None
+        if error is not None:
+            raise error
         if full:
             self.flush()
         elif self._thread is None:
@@ -55,16 +76,29 @@ class Logger:
         self._task._write_console(str(msg) + "\n", print_console=print_console)
 
     def flush(self) -> None:
-        """Write buffered scalars to the store now."""
+        """Write buffered scalars to the store now. Raises StoreFullError (or another
+        StoreError) when the store cannot be written; the points are then kept for the next try."""
         with self._lock:
             rows, self._buffer = self._buffer, []
         if not rows:
             return
-        if self._seq is None:
-            self._seq = self._task._store.get_task(self._task.id)["seq"]
-        # SQLite stores NaN as NULL; read back as NaN by get_reported_scalars.
-        rows = [r if not math.isnan(r[3]) else (r[0], r[1], r[2], None, r[4]) for r in rows]
-        self._task._store.add_scalars(self._seq, rows)
+        try:
+            if self._seq is None:
+                self._seq = self._task._store.get_task(self._task.id)["seq"]
+            # SQLite stores NaN as NULL; read back as NaN by get_reported_scalars.
+            self._task._store.add_scalars(
+                self._seq, [r if not math.isnan(r[3]) else (r[0], r[1], r[2], None, r[4]) for r in rows])
+        except StoreError as exc:
+            with self._lock:
+                self._buffer[:0] = rows
+                dropped = len(self._buffer) - MAX_UNWRITTEN
+                if dropped > 0:
+                    del self._buffer[:dropped]
+                    log.warning("task %s: dropped the %d oldest scalar points, unwritten for too long",
+                                self._task.id, dropped)
+                kept = len(self._buffer)
+            raise type(exc)(f"Cannot write the scalars of task {self._task.id} ({kept} points kept in "
+                            f"memory, retried at the next write): {exc}") from None
 
     def _start_flusher(self) -> None:
         self._thread = threading.Thread(target=self._run, name="localtask-scalars", daemon=True)
@@ -74,9 +108,9 @@ class Logger:
         while not self._stop.wait(FLUSH_INTERVAL):
             try:
                 self.flush()
-            except Exception as exc:  # reported again, loudly, at close
-                self._last_error = exc
-                log.warning("task %s: cannot write scalars: %s", self._task.id, exc)
+            except Exception as exc:  # raised in the script by its next report_scalar
+                with self._lock:
+                    self._last_error = exc
 
     def close(self) -> None:
         self._stop.set()

@@ -14,6 +14,26 @@ TYPES = ("int", "float", "bool", "none", "str", "list", "dict")
 MAX_NAME = 255
 
 
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` can be stored as UTF-8: not so with a lone surrogate, which Python makes
+    of undecodable bytes (``surrogateescape``) in a file name or a command-line argument."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(value: Any, limit: int = 100) -> str:
+    """``repr(value)`` cut to ``limit`` characters for a message; never fails (an int too long
+    for ``str()`` has no repr)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def type_name(value: Any) -> str:
     if value is None:
         return "none"
@@ -64,11 +84,15 @@ def encode(value: Any, name: str = "") -> tuple[str, str]:
     """``(json_text, type)`` for a value."""
     try:
         value = normalize(value)
-        return json.dumps(value, ensure_ascii=False, allow_nan=True), type_name(value)
+        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
     except RecursionError:
         raise ParameterError(f"Parameter {name or '?'} is nested too deeply to store.") from None
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"Parameter {name or '?'} cannot be stored: {exc}") from None
+    if not is_unicode(text):
+        raise ParameterError(f"Parameter {name or '?'} holds text that is not valid Unicode (a lone "
+                             "surrogate, as undecodable bytes become in Python); decode it first.")
+    return text, type_name(value)
 
 
 def decode(text: str, kind: str) -> Any:
@@ -108,7 +132,7 @@ def parse_text(text: str, kind: str | None) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (or nested too deeply to read): a string
         return text
 
 
@@ -123,22 +147,29 @@ def coerce(value: Any, kind: str | None, name: str) -> tuple[str, str]:
         if isinstance(value, str) and kind == "none":
             value = parse_text(value, None)
         return encode(value, name)
-    value = normalize(value)
+    try:
+        value = normalize(value)
+    except RecursionError:
+        raise ParameterError(f"Parameter {name} is nested too deeply to store.") from None
     got = type_name(value)
     if got == kind:
         return encode(value, name)
     if kind == "float" and got == "int":
-        return encode(float(value), name)
+        try:
+            return encode(float(value), name)
+        except OverflowError:
+            raise ParameterError(f"Parameter {name} is of type float; the int {shown(value)} is too "
+                                 "large for a float.") from None
     if got == "str":
         try:
             return encode(parse_text(value, kind), name)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             pass
         raise ParameterError(
-            f"Parameter {name} is of type {kind}; {value!r} cannot be read as {article(kind)}. "
+            f"Parameter {name} is of type {kind}; {shown(value)} cannot be read as {article(kind)}. "
             f"Give {article(kind)} value{' (JSON)' if kind in ('list', 'dict') else ''}.")
     raise ParameterError(
-        f"Parameter {name} is of type {kind}; got {value!r} of type {got}. "
+        f"Parameter {name} is of type {kind}; got {shown(value)} of type {got}. "
         f"Give {article(kind)}, or a string that parses as one.")
 
 
@@ -150,7 +181,7 @@ def article(kind: str) -> str:
 def split_name(full: str, default_section: str = "General") -> tuple[str, str]:
     """``'Args/lr'`` -> ``('Args', 'lr')``; a name without a section goes to ``default_section``."""
     if not isinstance(full, str):
-        raise ParameterError(f"Parameter names are strings like 'Section/name'; got {full!r}.")
+        raise ParameterError(f"Parameter names are strings like 'Section/name'; got {shown(full)}.")
     section, sep, name = full.partition("/")
     if not sep:
         section, name = default_section, full
@@ -160,7 +191,8 @@ def split_name(full: str, default_section: str = "General") -> tuple[str, str]:
 
 def check_name(section: str, name: str) -> None:
     for label, text in (("section", section), ("name", name)):
-        if not text or "\x00" in text or len(text) > MAX_NAME or text.strip() != text:
+        if (not text or "\x00" in text or len(text) > MAX_NAME or text.strip() != text
+                or not is_unicode(text) or (label == "section" and "/" in text)):
             raise ParameterError(
-                f"Invalid parameter {label} {text!r}: use 1-{MAX_NAME} characters, no NUL byte and "
-                "no leading or trailing space, as in 'General/lr'.")
+                f"Invalid parameter {label} {shown(text)}: use 1-{MAX_NAME} characters of valid Unicode, no "
+                "NUL byte, no leading or trailing space (and no '/' in a section), as in 'General/lr'.")

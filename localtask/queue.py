@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ._logging import get_logger
 from .exceptions import QueueError
+from .params import shown
 from .status import TaskStatus
 from .store import Store
 
@@ -23,9 +24,20 @@ QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,99}")
 
 def check_queue_name(name: object) -> str:
     if not isinstance(name, str) or not QUEUE_NAME.fullmatch(name):
-        raise QueueError(f"Invalid queue name {name!r}: use 1-100 letters, digits and _ . : @ + -, "
+        raise QueueError(f"Invalid queue name {shown(name)}: use 1-100 letters, digits and _ . : @ + -, "
                          "starting with a letter or digit (for example 'default' or 'gpu-a100').")
     return name
+
+
+def check_priority(priority: object) -> int:
+    try:
+        value = int(priority)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        value = None
+    if value is None or not -2**63 <= value < 2**63:
+        raise QueueError(f"Invalid priority {shown(priority)}: give an integer (higher runs sooner), "
+                         "such as 0 or 10.")
+    return value
 
 
 def notify(store: Store) -> None:
@@ -40,6 +52,7 @@ def notify(store: Store) -> None:
 def enqueue(store: Store, task_id: str, queue: str = "default", *, priority: int = 0,
             force: bool = False) -> None:
     check_queue_name(queue)
+    priority = check_priority(priority)
     store.enqueue(task_id, queue, priority=priority, force=force)
     notify(store)
 

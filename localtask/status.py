@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from .exceptions import IllegalTransitionError
+from .exceptions import IllegalTransitionError, LocaltaskError
 
 
 class TaskStatus(str, Enum):
@@ -25,6 +25,15 @@ class TaskStatus(str, Enum):
 
 
 S = TaskStatus
+
+
+def parse(value: object) -> str:
+    """The status named ``value`` (a TaskStatus or its value); LocaltaskError for any other."""
+    try:
+        return TaskStatus(value).value
+    except ValueError:
+        allowed = ", ".join(s.value for s in TaskStatus)
+        raise LocaltaskError(f"Unknown task status {value!r}; use one of: {allowed}.") from None
 
 #: operation -> statuses it is allowed from (without force).
 ALLOWED_FROM: dict[str, frozenset[TaskStatus]] = {

@@ -7,6 +7,7 @@ held across git, pip or artifact I/O.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -21,6 +22,7 @@ from .exceptions import (
     QueueError,
     StoreCorruptError,
     StoreError,
+    StoreFullError,
     StoreLockedError,
     StoreVersionError,
     TaskNotFoundError,
@@ -214,6 +216,54 @@ def _now() -> float:
     return time.time()
 
 
+#: what to do when the store's disk is full; ends every StoreFullError message.
+FULL_REMEDY = ("free space on that disk (or raise the file-size limit, if one is set), or point "
+               "LOCALTASK_HOME at a store on a disk with room")
+#: below this many free bytes, SQLite's vague "disk I/O error" is taken to mean a full disk.
+LOW_SPACE = 1 << 20
+
+
+def _file_size_limit() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def space_problem(folder: Path, exc: BaseException) -> str | None:
+    """Why a write under ``folder`` failed for want of room, or None when ``exc`` is another
+    error: no space left on the device, a disk quota, or this process's file-size limit
+    (``ulimit -f``: the write then fails with EFBIG, which SQLite reports as a disk I/O error)."""
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return os.strerror(exc.errno)
+        if exc.errno == errno.EFBIG:
+            limit = _file_size_limit()
+            return (f"File too large: this process may not write files past {limit} bytes (ulimit -f)"
+                    if limit is not None else os.strerror(exc.errno))
+        return None
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    name = getattr(exc, "sqlite_errorname", "")  # Python 3.11+
+    text = str(exc)
+    if name == "SQLITE_FULL" or "database or disk is full" in text:
+        return f"No space left on device (SQLite: {text})"
+    if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
+        try:
+            stat = os.statvfs(folder)
+            free = stat.f_bavail * stat.f_frsize
+        except (OSError, AttributeError):
+            free = LOW_SPACE
+        if free < LOW_SPACE:
+            return f"No space left on device (SQLite: {text})"
+        limit = _file_size_limit()
+        if limit is not None:
+            return f"File too large: this process may not write files past {limit} bytes (ulimit -f; SQLite: {text})"
+    return None
+
+
 def _env_float(name: str, default: float) -> float:
     try:
         return float(os.environ.get(name, default))
@@ -328,12 +378,22 @@ class Store:
                     f"The store database {self.db_path} stayed locked by another process for more "
                     f"than {self.busy_timeout:g} s ({text}). Nothing was changed; retry, or raise "
                     "LOCALTASK_BUSY_TIMEOUT.") from None
+            full = space_problem(self.home, exc)
+            if full:
+                raise StoreFullError(
+                    f"Cannot write the store database {self.db_path}: {full}. Nothing was changed; "
+                    f"{FULL_REMEDY}.") from None
             if "not a database" in low or "malformed" in low or "corrupt" in low:
                 raise StoreCorruptError(
                     f"The store database {self.db_path} is corrupt or not a localtask database "
                     f"({text}). localtask did not modify it; restore it from a backup or move it "
                     "away to start a new store.") from None
             raise StoreError(f"Store database error in {self.db_path}: {text}") from None
+        except (UnicodeEncodeError, OverflowError) as exc:
+            # sqlite3 raises these while binding a value: a str with a lone surrogate (undecodable
+            # bytes of an argument or a file name), an int beyond 64 bits.
+            raise StoreError(f"Cannot store or look up this value ({exc}): SQLite holds only valid "
+                             "Unicode text and integers of at most 64 bits. Nothing was changed.") from None
 
     @contextlib.contextmanager
     def _access(self) -> Iterator[sqlite3.Connection]:
@@ -411,11 +471,13 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
                 conn.execute("COMMIT")
+            except BaseException:
+                # SQLite may already have rolled back (a full disk, an I/O error): a second
+                # ROLLBACK would fail and hide the error that matters.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def _migrate(self) -> None:
         with self.read() as conn:
@@ -587,7 +649,7 @@ class Store:
             where.append("instr(lower(name), lower(?)) > 0")
             args.append(name_contains)
         if status:
-            statuses = [TaskStatus(s).value for s in status]
+            statuses = [status_rules.parse(s) for s in status]
             where.append(f"status IN ({', '.join('?' for _ in statuses)})")
             args.extend(statuses)
         if ids is not None:  # an empty list matches nothing

@@ -57,9 +57,10 @@ def _task_type(value: Any) -> str:
 
 
 def _check_text(label: str, value: Any, max_len: int = 1000) -> str:
-    if not isinstance(value, str) or not value.strip() or "\x00" in value or len(value) > max_len:
-        raise LocaltaskError(f"Invalid {label} {value!r}: give a non-empty string of at most "
-                             f"{max_len} characters without NUL bytes.")
+    if (not isinstance(value, str) or not value.strip() or "\x00" in value or len(value) > max_len
+            or not P.is_unicode(value)):
+        raise LocaltaskError(f"Invalid {label} {P.shown(value)}: give a non-empty string of at most "
+                             f"{max_len} characters of valid Unicode, without NUL bytes.")
     return value
 
 
@@ -612,9 +613,12 @@ class Task:
             self._console.write(text)
         elif not (print_console and self._attached):  # a worker already captures our stdout
             path = self._store.console_path(self.id)
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8", errors="replace") as fh:
-                fh.write(text)
+            try:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                with open(path, "a", encoding="utf-8", errors="replace") as fh:
+                    fh.write(text)
+            except OSError as exc:  # as the console tee: a full disk must not break the script
+                log.warning("task %s: cannot write its console log: %s", self.id, exc.strerror or exc)
 
     def get_reported_console_output(self, number_of_reports: int = 1) -> list[str]:
         """The console log (as one text in a list)."""
@@ -633,7 +637,9 @@ class Task:
                         **_ignored: Any) -> bool:
         """Store a file, a folder (zipped), a dict/list (JSON), a str (text), a numpy array,
         a DataFrame or any picklable object. The file is complete before its row is committed.
-        Raises ArtifactError on a bad name or an I/O error (disk full...)."""
+        Raises StoreFullError when the store's disk is full (nothing is recorded, no partial file
+        stays; the same call succeeds once there is room), ArtifactError on a bad name, an object
+        that cannot be stored or another I/O error."""
         from . import artifacts as artifacts_mod
 
         artifacts_mod.upload(self._store, self.id, name, artifact_object, metadata)
@@ -684,13 +690,15 @@ class Task:
                 self._logger.close()
         except LocaltaskError as exc:
             first_error = exc
-        if self._owned and not self._attached:
-            self._finish()
-        if self._console is not None:
-            self._console.stop()
-            self._console = None
-        if Task._current is self:
-            Task._current = None
+        try:
+            if self._owned and not self._attached:
+                self._finish()
+        finally:  # even when the end cannot be written (a full disk): stop the tee all the same
+            if self._console is not None:
+                self._console.stop()
+                self._console = None
+            if Task._current is self:
+                Task._current = None
         if first_error is not None:
             raise first_error
 
@@ -732,10 +740,7 @@ class Task:
 
         folder = artifacts_mod.artifacts_dir(self._store, self.id)
         for name in files:
-            try:
-                (folder / name).unlink()
-            except FileNotFoundError:
-                pass
+            artifacts_mod.remove_file(folder, name)
 
     def delete(self, force: bool = False) -> None:
         """Delete the task, its outputs and its files. Refused on a running or published task."""
@@ -772,8 +777,9 @@ class Task:
         from . import queue as queue_mod
 
         task = cls._resolve(task, home)
-        queue_mod.enqueue(task._store, task.id, queue_name or queue_id or "default",
-                          priority=priority, force=force)
+        # only a missing name means the default queue: an empty one is refused as invalid
+        name = queue_name if queue_name is not None else queue_id if queue_id is not None else "default"
+        queue_mod.enqueue(task._store, task.id, name, priority=priority, force=force)
         return task
 
     @classmethod
@@ -826,7 +832,9 @@ class Task:
     def wait_for_status(self, status: Iterable[str] = ("completed", "stopped", "failed", "published"),
                         check_interval_sec: float = 0.2, timeout: float | None = None) -> str:
         """Block until the task reaches one of ``status``; returns it. Raises TimeoutError."""
-        wanted = {TaskStatus(s).value for s in status}
+        from .status import parse
+
+        wanted = {parse(s) for s in ([status] if isinstance(status, str) else status)}
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             current = self.status

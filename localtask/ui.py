@@ -421,10 +421,11 @@ class UI:
             raise TaskNotFoundError(f"Task {task_id} has no artifact named {name!r}.")
         folder = artifacts_dir(self.store, task_id).resolve()
         path = (folder / row["filename"]).resolve()
-        # The name comes from the store, but never follow a row (or a link) out of the task's folder.
-        if path.parent != folder or not path.is_file():
+        # The name comes from the store, but never follow a row (or a link) out of the task's folder
+        # (a re-uploaded artifact's file is in a version subfolder of it).
+        if folder not in path.parents or not path.is_file():
             raise TaskNotFoundError(f"The file of artifact {name!r} of task {task_id} is missing.")
-        return FileResponse(path, media_type="application/octet-stream", filename=row["filename"],
+        return FileResponse(path, media_type="application/octet-stream", filename=path.name,
                             content_disposition_type="attachment", headers=SECURITY_HEADERS)
 
     def compare(self, request, body) -> dict:

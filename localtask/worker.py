@@ -227,13 +227,29 @@ class Worker:
     def _execute(self, run: Run, row: dict) -> None:
         task_id = row["id"]
         console = self.store.console_path(task_id)
-        console.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        out = open(console, "a", buffering=1, encoding="utf-8", errors="replace")
+        console_error: list[OSError] = []
+        try:
+            console.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            out = open(console, "a", buffering=1, encoding="utf-8", errors="replace")
+        except OSError as exc:
+            console_error.append(exc)
+            log.warning("task %s: cannot write its console log %s: %s; the run goes on without it",
+                        task_id, console, exc.strerror or exc)
+            out = open(os.devnull, "w")
         out_lock = threading.Lock()
 
         def say(text: str) -> None:
+            # A console log that cannot be written (disk full) must not stop the output pumps
+            # (the task would block on a full pipe) nor the recording of the task's end.
             with out_lock:
-                out.write(text.rstrip("\n") + "\n")
+                if console_error:
+                    return
+                try:
+                    out.write(text.rstrip("\n") + "\n")
+                except (OSError, ValueError) as exc:
+                    console_error.append(exc)
+                    log.warning("task %s: cannot write its console log %s: %s; the run goes on, "
+                                "its console is incomplete", task_id, console, getattr(exc, "strerror", None) or exc)
 
         workdir = None
         status, reason = TaskStatus.failed, ""
@@ -290,13 +306,19 @@ class Worker:
             say(f"localtask: {reason}")
         finally:
             say(f"localtask: task {task_id} {status.value}" + (f": {reason.splitlines()[0]}" if reason else ""))
-            out.close()
+            try:
+                out.close()
+            except OSError:
+                pass
+            # The working copy goes first: on a full disk its space lets the end be recorded.
+            if workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed):
+                runner.remove_workdir(workdir)
             try:
                 self.store.finish_task(task_id, self.name, status, reason)
             except LocaltaskError as exc:
-                log.error("task %s: cannot record its end (%s): %s", task_id, status.value, exc)
-            if workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed):
-                runner.remove_workdir(workdir)
+                log.error("task %s: cannot record its end (%s: %s): %s. It stays in progress until a "
+                          "worker finds it lost (this one, named %s, at its next start).", task_id,
+                          status.value, (reason.splitlines() or [""])[0], str(exc).rstrip("."), self.name)
             with self._lock:
                 self.running.pop(task_id, None)
             if self._waker is not None:

@@ -577,11 +577,12 @@ def test_console_script(store):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert [t["name"] for t in json.loads(proc.stdout)] == ["run2", "run1"]
-    proc = subprocess.run([str(script), "--home", str(store.home), "show", "ab"], env=env,
+    unused = next(p for p in (f"{i:02x}" for i in range(256)) if not any(t.startswith(p) for t in store.ids.values()))
+    proc = subprocess.run([str(script), "--home", str(store.home), "show", unused], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert proc.stdout == ""
-    assert proc.stderr.startswith("Error: No task id starts with 'ab'") and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"Error: No task id starts with '{unused}'") and "Traceback" not in proc.stderr
     proc = subprocess.run([str(script), "--home", str(store.home), "log", store.ids["run1"][:8]],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("epoch 0\n")
