@@ -126,7 +126,9 @@ def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
     tmp_index = str(git_dir / f"localtask-index-{os.getpid()}-{os.urandom(4).hex()}")
     try:
         try:
-            shutil.copyfile(index_path, tmp_index)
+            # copy2 keeps the index's mtime: git's racy-clean check compares each entry with it,
+            # so a file rewritten (same size) just after the index was written is still diffed.
+            shutil.copy2(index_path, tmp_index)
         except FileNotFoundError:
             pass  # no index yet: git add builds one from scratch
         env = git_env({"GIT_INDEX_FILE": tmp_index})

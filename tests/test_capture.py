@@ -8,6 +8,7 @@ import os
 import platform
 import stat
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -68,6 +69,26 @@ def test_diff_has_staged_unstaged_untracked_and_binary_but_not_ignored(make_repo
     assert b"IGNORED" not in diff
     assert not any("debug.log" in f or f.startswith("build/") for f in files)
     assert task.get_script()["diff_size"] == len(diff)
+
+
+def test_racily_clean_file_is_still_diffed(make_repo, home):
+    """A file rewritten with the same size within the timestamp granularity of the commit that
+    wrote the index looks unchanged by its stat data; git compares its content only while the
+    index is not newer than the entry (racy git). The temporary index must keep that property."""
+    repo = make_repo
+    write_files(repo, {"weights.bin": BINARY})
+    git("add", "weights.bin", cwd=repo)
+    git("commit", "-q", "-m", "weights", cwd=repo)
+    git("config", "core.trustctime", "false", cwd=repo)  # ctime cannot be set back; mtime can
+    stamp = (repo / "weights.bin").stat().st_mtime_ns
+    time.sleep(0.05)
+    git("update-index", "--refresh", cwd=repo)  # the entry's cached stat is now trusted (not smudged)
+    (repo / "weights.bin").write_bytes(BINARY[::-1])  # same size, other bytes
+    os.utime(repo / "weights.bin", ns=(stamp, stamp))
+    os.utime(repo / ".git" / "index", ns=(stamp, stamp))  # written in the same tick
+    script = write_script(repo / "train.py", INIT_SCRIPT)
+    task = record(script, home=home, cwd=repo)
+    assert "weights.bin" in task.get_script()["diff_files"]
 
 
 def test_users_index_is_never_touched(make_repo, home):
