@@ -68,7 +68,7 @@ while not go.exists():
     time.sleep(0.01)
 with open(ids_file, "w") as out:
     for i in range(count):
-        clone = retried(lambda: Task.clone(template, name=f"tick {index}-{i}"))
+        clone = retried(lambda: Task.clone(template, name=f"tick {index}-{i}", project="stress"))
         retried(lambda: Task.enqueue(clone, queues[(i + index) % 2]))
         out.write(clone.id + "\\n")
         out.flush()
