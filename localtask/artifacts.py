@@ -218,7 +218,9 @@ class Artifact:
         if self.type == "folder" and extract_archive:
             target = self._store.cache_dir / "artifacts" / self.task_id / self.hash[:16] / self.name
             if not target.is_dir():
-                tmp = target.with_name(target.name + f".tmp-{uuid.uuid4().hex}")
+                # not named after the artifact: its name may already be as long as a name can be
+                tmp = target.parent / f".tmp-{uuid.uuid4().hex}"
+                tmp.mkdir(mode=0o700, parents=True)  # an empty folder has no member to create it
                 with zipfile.ZipFile(self.path) as zf:
                     zf.extractall(tmp)
                 try:

@@ -187,6 +187,7 @@ def box(tmp_path, monkeypatch):
     root = tmp_path / "sentinel"
     cwd = root / "cwd"
     (cwd / "folder" / "sub").mkdir(parents=True)
+    (cwd / "empty").mkdir()
     (cwd / "payload.txt").write_text("payload file\n")
     (cwd / "folder" / "sub" / "inner.txt").write_text("inner\n")
     (root / "neighbour.txt").write_text("must stay as it is\n")
@@ -430,6 +431,7 @@ ARTIFACT_NAMES = st.one_of(
     ANY_TEXT,
     st.sampled_from(["../evil", "../../evil", "a/../../evil", "/abs/evil", "/etc/passwd", "a\x00b", "",
                      ".", "..", ".hidden", "x" * 200, "x" * 201, "é" * 200, "ok-name", "metrics.json",
+                     "é" * 115 + "x", "😀" * 62,  # 231 and 248 bytes: the file name just fits
                      "back\\slash", "~", "con", "a b", "\udcffname"]),
     st.builds(lambda n, rest: "../" * n + rest, st.integers(1, 4), TEXT),
     st.builds(lambda rest: str(Path("/tmp") / rest), TEXT),
@@ -441,17 +443,19 @@ def valid_artifact(name: object, payload: str) -> bool:
         return False
     if any(c in name for c in "/\\\x00") or name.startswith("."):
         return False
-    suffix = {"dict": ".json", "text": ".txt", "file": ".txt", "folder": ".zip", "object": ".pkl"}[payload]
+    suffix = {"dict": ".json", "text": ".txt", "file": ".txt", "folder": ".zip", "empty folder": ".zip",
+              "object": ".pkl"}[payload]
     filename = name if payload == "file" and name.endswith(".txt") else name + suffix
     return len(filename.encode()) <= 255  # a longer file name is an OSError: ArtifactError too
 
 
 @examples(200)
-@given(name=ARTIFACT_NAMES, payload=st.sampled_from(["dict", "text", "file", "folder", "object"]))
+@given(name=ARTIFACT_NAMES, payload=st.sampled_from(["dict", "text", "file", "folder", "empty folder",
+                                                     "object"]))
 def test_artifact_names_land_inside_the_task_folder_or_are_refused(box, name, payload):
     task = draft(box.store)
     obj = {"dict": {"a": [1, 2]}, "text": "some text payload", "file": box.cwd / "payload.txt",
-           "folder": box.cwd / "folder", "object": {1, 2, 3}}[payload]
+           "folder": box.cwd / "folder", "empty folder": box.cwd / "empty", "object": {1, 2, 3}}[payload]
     outside = box.outside()
     try:
         task.upload_artifact(name, obj)
@@ -475,11 +479,27 @@ def test_artifact_names_land_inside_the_task_folder_or_are_refused(box, name, pa
     got = art.get()
     if payload == "file":
         assert Path(got).read_text() == "payload file\n"
-    elif payload == "folder":
+    elif payload in ("folder", "empty folder"):  # extracted into the store's cache
         assert Path(got).resolve().is_relative_to(box.home.resolve())
-        assert (Path(got) / "sub" / "inner.txt").read_text() == "inner\n"
+        assert Path(got).name == name
+        listing = sorted(p.relative_to(got).as_posix() for p in Path(got).rglob("*"))
+        assert listing == ([] if payload == "empty folder" else ["sub", "sub/inner.txt"])
+        assert task.artifacts[name].get() == got  # extracted once
     else:
         assert got == obj
+
+
+@pytest.mark.parametrize("name", ["é" * 115 + "x", "😀" * 62, "x" * 200])
+@pytest.mark.parametrize("folder", ["folder", "empty"])
+def test_a_folder_artifact_with_the_longest_name_is_extracted(box, name, folder):
+    """A folder artifact is extracted under its own name: the temporary folder must not be
+    named after it (a name of 231 bytes plus a suffix is too long for the filesystem), and an
+    empty folder extracts to an empty folder."""
+    task = draft(box.store)
+    task.upload_artifact(name, box.cwd / folder)
+    got = Path(task.artifacts[name].get())
+    assert got.is_dir() and got.name == name and got.resolve().is_relative_to(box.home.resolve())
+    assert sorted(p.name for p in got.rglob("*")) == ([] if folder == "empty" else ["inner.txt", "sub"])
 
 
 # --------------------------------------------------------------------------- API: scalars
