@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .folders import make_dirs
 from .exceptions import ArtifactError, StoreFullError
 from .params import is_unicode, shown
 
@@ -44,7 +45,7 @@ def _write_atomic(target_dir: Path, filename: str, writer, name: str | None = No
     way the temporary file is gone."""
     tmp = target_dir / f".tmp-{uuid.uuid4().hex}"
     try:
-        target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dirs(target_dir)
         writer(tmp)
         digest = hashlib.sha256()
         with open(tmp, "rb") as fh:
@@ -220,7 +221,7 @@ class Artifact:
             if not target.is_dir():
                 # not named after the artifact: its name may already be as long as a name can be
                 tmp = target.parent / f".tmp-{uuid.uuid4().hex}"
-                tmp.mkdir(mode=0o700, parents=True)  # an empty folder has no member to create it
+                make_dirs(tmp, exist_ok=False)  # an empty folder has no member to create it
                 with zipfile.ZipFile(self.path) as zf:
                     zf.extractall(tmp)
                 try:

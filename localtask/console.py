@@ -6,6 +6,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from .folders import make_dirs
+
 
 class Tee:
     """A text stream that writes to the original stream and to a shared log file."""
@@ -58,7 +60,7 @@ class ConsoleCapture:
     """
 
     def __init__(self, path: Path):
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dirs(path.parent)
         self.log = open(path, "a", buffering=1, encoding="utf-8", errors="replace")
         self.lock = threading.Lock()
         self.failed = False

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .folders import make_dirs
 from .exceptions import RunError
 from .store import Store
 
@@ -101,7 +102,7 @@ def ensure_venv(store: Store, environment: dict[str, Any], say: Say, wheels: str
     from filelock import FileLock
 
     root = store.cache_dir / "venvs"
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(root)
     key = venv_key(environment, wheels)
     target = root / key
     python = target / "bin" / "python"

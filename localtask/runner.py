@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
+from .folders import make_dirs
 from . import capture
 from .exceptions import RunError
 from .store import Store
@@ -44,7 +45,7 @@ def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
     if script.get("local_path") and script["local_path"] not in sources:
         sources.append(script["local_path"])  # commits not pushed yet may still be there
     root = store.cache_dir / "repos"
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(root)
     mirror = root / f"{_repo_key(script['repository'])}.git"
     commit = script["commit"]
     with FileLock(str(mirror) + ".lock", timeout=600):
@@ -156,7 +157,7 @@ def _working_copy(mirror: Path, workdir: Path, script: dict[str, Any]) -> None:
     dot_git = workdir / ".git"
     # The few files of an empty repository, written directly: one git process less per task.
     for folder in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
-        (dot_git / folder).mkdir(mode=0o700, parents=True)
+        make_dirs(dot_git / folder, exist_ok=False)
     (dot_git / "HEAD").write_text("ref: refs/heads/master\n")
     (dot_git / "config").write_text(
         "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n"
@@ -179,7 +180,7 @@ def rebuild(store: Store, task_id: str, script: dict[str, Any], workdir: Path, s
             mirror = ensure_mirror(store, script, say)
             _working_copy(mirror, workdir, script)
         else:  # recorded in a repository without any commit: the diff holds everything
-            workdir.mkdir(mode=0o700, parents=True)
+            make_dirs(workdir, exist_ok=False)
             git(["init", "--quiet"], workdir)
         if diff:
             proc = git(["apply", "--binary", "--whitespace=nowarn", "-"], workdir, input=diff, check=False)
@@ -190,7 +191,7 @@ def rebuild(store: Store, task_id: str, script: dict[str, Any], workdir: Path, s
         say(f"localtask: code at {script.get('repository')} {(script.get('commit') or '')[:12]}"
             f" + diff of {len(diff)} bytes ({len(script.get('diff_files') or [])} files)")
     elif kind == "files":
-        workdir.mkdir(mode=0o700, parents=True)
+        make_dirs(workdir, exist_ok=False)
         with zipfile.ZipFile(io.BytesIO(code or b"")) as zf:
             for info in zf.infolist():
                 rel = _safe_relative(info.filename)
@@ -223,7 +224,7 @@ def command(python: str, script: dict[str, Any], workdir: Path) -> list[str]:
 
 def make_workdir(store: Store, task_id: str) -> Path:
     root = store.cache_dir / "work"
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(root)
     return Path(tempfile.mkdtemp(prefix=f"{task_id[:12]}-", dir=root)) / "code"
 
 

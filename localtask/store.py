@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .folders import make_dirs, share_file
 from . import status as status_rules
 from .exceptions import (
     AmbiguousTaskIdError,
@@ -305,8 +306,11 @@ class Store:
             self._lock = StrictSoftFileLock(str(self.home / (DB_NAME + ".lock")),
                                             timeout=self.busy_timeout)
         self._migrated = False
+        new_database = not self.db_path.exists()
         with self._translate_errors():
             self._migrate()
+        if new_database:
+            share_file(self.db_path)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -329,8 +333,7 @@ class Store:
         for path in (self.home, self.tasks_dir, self.cache_dir, self.blobs_dir):
             if not path.is_dir():
                 try:
-                    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-                    os.chmod(path, 0o700)
+                    make_dirs(path)
                 except OSError as exc:
                     raise StoreError(f"Cannot create the store folder {path}: {exc.strerror}. "
                                      "Choose another with LOCALTASK_HOME or --home.") from None
@@ -505,7 +508,7 @@ class Store:
     def task_dir(self, task_id: str, create: bool = False) -> Path:
         path = self.tasks_dir / task_id
         if create and not path.is_dir():
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dirs(path)
         return path
 
     def console_path(self, task_id: str) -> Path:

@@ -11,6 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .folders import make_dirs
 from . import argparse_hook, params as P
 from ._logging import get_logger
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
@@ -614,7 +615,7 @@ class Task:
         elif not (print_console and self._attached):  # a worker already captures our stdout
             path = self._store.console_path(self.id)
             try:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                make_dirs(path.parent)
                 with open(path, "a", encoding="utf-8", errors="replace") as fh:
                     fh.write(text)
             except OSError as exc:  # as the console tee: a full disk must not break the script

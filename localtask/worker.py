@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .folders import make_dirs
 from . import environment as env_mod, runner
 from .exceptions import LocaltaskError, RunError, StoreError
 from .queue import Waker, check_queue_name
@@ -229,7 +230,7 @@ class Worker:
         console = self.store.console_path(task_id)
         console_error: list[OSError] = []
         try:
-            console.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dirs(console.parent)
             out = open(console, "a", buffering=1, encoding="utf-8", errors="replace")
         except OSError as exc:
             console_error.append(exc)
