@@ -209,7 +209,8 @@ def list_(ctx, project, statuses, tags, name_contains, limit, as_json):
         _print_json([{k: r[k] for k in keys} for r in rows])
         return
     if not rows:
-        click.echo("No tasks.", err=True)
+        click.echo(f"No tasks{' match' if project or statuses or tags or name_contains else ''} "
+                   f"in the store {_store(ctx).home}.", err=True)
         return
     _print_table(
         ["ID", "PROJECT", "NAME", "STATUS", "TYPE", "QUEUE/WORKER", "CREATED", "PARENT"],
@@ -479,6 +480,10 @@ def diff(ctx, task_id):
                    "not a diff.", err=True)
         return
     data = task.get_diff()
+    if not data:
+        click.echo(f"Task {_short(task.id)} has no uncommitted changes: it ran at commit "
+                   f"{(script.get('commit') or '?')[:12]} as committed.", err=True)
+        return
     sys.stdout.flush()
     out = sys.stdout.buffer  # bytes as recorded: a diff may hold binary or non-UTF-8 text
     out.write(data)
@@ -683,14 +688,25 @@ def delete(ctx, task_id, force, yes):
               help="Time a task gets to exit after SIGTERM before it is killed.")
 @click.option("--poll-interval", default=0.5, show_default=True, type=click.FloatRange(min=0.01),
               metavar="SECONDS", help="Seconds between two looks at the queues.")
+@click.option("--quiet", "quiet", is_flag=True,
+              help="Print only warnings and errors, not a line per task started and ended.")
 @click.pass_context
 def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, requeue_lost, lost_timeout,
-           grace, poll_interval):
+           grace, poll_interval, quiet):
     """Run queued tasks.
 
+    Prints a line when it starts, and when each task starts and ends (on stderr).
     Ctrl-C (or SIGTERM) once lets running tasks finish; a second time stops them.
     """
+    import logging
+
     from .worker import Worker
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("localtask")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
     sys.exit(Worker(home=_home(ctx), queues=list(queue_names), slots=slots, name=name, env=env,
                     wheels=wheels, burst=burst, keep_workdirs=keep_workdirs, requeue_lost=requeue_lost,

@@ -95,8 +95,16 @@ class Waker:
                 log.debug("file events unavailable (%s); polling only", exc)
 
     def _start_observer(self, path: Path) -> None:
+        import logging
+
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
+
+        # watchdog logs its own shutdown races ("called when the thread is inactive") as
+        # warnings; with no logging configured Python would print them on stderr.
+        watchdog_log = logging.getLogger("watchdog")
+        if not watchdog_log.handlers:
+            watchdog_log.addHandler(logging.NullHandler())
 
         event = self._event
         name = path.name

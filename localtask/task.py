@@ -679,6 +679,13 @@ class Task:
         or failed). Raises IllegalTransitionError."""
         self._transition("publish", TaskStatus.published, force)
 
+    def flush(self, wait_for_uploads: bool = False) -> bool:
+        """Write buffered scalars to the store now (ClearML's ``Task.flush``; artifacts are
+        always written synchronously). Raises StoreFullError when the store cannot be written."""
+        if self._logger is not None:
+            self._logger.flush()
+        return True
+
     def close(self) -> None:
         """Flush outputs and, for the task this process records, set its final status:
         completed, or failed with the traceback / exit code."""

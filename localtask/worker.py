@@ -254,6 +254,8 @@ class Worker:
 
         workdir = None
         status, reason = TaskStatus.failed, ""
+        began = time.monotonic()
+        log.info("task %s %r: started", task_id, row.get("name"))
         try:
             say(f"localtask: worker {self.name} runs task {task_id}")
             script = row["script"]
@@ -320,6 +322,8 @@ class Worker:
                 log.error("task %s: cannot record its end (%s: %s): %s. It stays in progress until a "
                           "worker finds it lost (this one, named %s, at its next start).", task_id,
                           status.value, (reason.splitlines() or [""])[0], str(exc).rstrip("."), self.name)
+            log.info("task %s: %s after %.1f s%s", task_id, status.value, time.monotonic() - began,
+                     f" ({reason.splitlines()[0]})" if reason else "")
             with self._lock:
                 self.running.pop(task_id, None)
             if self._waker is not None:

@@ -122,7 +122,10 @@ def test_list_filters(store, args, names):
 def test_list_empty_and_json(store):
     result = run("list", "--status", "queued")
     assert result.stdout == ""
-    assert result.stderr == "No tasks.\n"
+    assert result.stderr == f"No tasks match in the store {store.home}.\n"
+    empty = store.home.parent / "empty-store"
+    result = run("--home", str(empty), "list")
+    assert result.stderr == f"No tasks in the store {empty}.\n"
     assert json.loads(run("list", "--json", "--status", "queued").stdout) == []
     data = json.loads(run("list", "--json").stdout)
     assert [t["id"] for t in data] == [store.ids["run2"], store.ids["run1"]]
@@ -458,6 +461,11 @@ def test_diff(store):
     assert result.stdout == ""
     assert result.stderr == (f"Task {'f' * 8} was not recorded in a git repository: it has a snapshot "
                              "of 2 file(s), not a diff.\n")
+    store.insert_task({"id": "e" * 32, "project": "p", "name": "clean", "status": "created",
+                       "script": {"kind": "git", "commit": "c" * 40}})
+    result = run("diff", "eee")
+    assert result.stdout == ""
+    assert result.stderr == f"Task {'e' * 8} has no uncommitted changes: it ran at commit {'c' * 12} as committed.\n"
 
 
 # --------------------------------------------------------------------- queues, workers

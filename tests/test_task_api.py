@@ -401,6 +401,14 @@ def test_enqueue_is_one_transaction(module_source):
 
 
 # ------------------------------------------------------------------ scalars and console
+def test_task_flush_writes_buffered_scalars_before_close(localtask_home):
+    task = Task.init(project_name="proj", task_name="flushed")
+    task.get_logger().report_scalar("loss", "train", 0.5, 1)
+    assert task.flush() is True  # ClearML's Task.flush
+    assert Store.open().count_scalars(task.id) == 1  # durable before close
+    task.close()
+
+
 def test_report_scalar_100k_values_all_stored(localtask_home):
     task = Task.init(project_name="proj", task_name="many-scalars")
     logger = task.get_logger()
