@@ -342,6 +342,7 @@ def verify_reset(conn, records, seed_id, home) -> None:
         scalars = conn.execute("SELECT count(*) FROM scalars WHERE task_seq = ?", (row["seq"],)).fetchone()[0]
         console_path = home / "tasks" / task_id / "console.log"
         console = console_path.read_text().rstrip("\n") if console_path.exists() else None
+        console = console or None  # opened by the run, killed before its first line: nothing yet
         art = conn.execute("SELECT sha256 FROM artifacts WHERE task_id = ? AND name = 'result'",
                            (task_id,)).fetchone()
         actual = (row["status"], scalars, console, art[0] if art else None)
