@@ -177,6 +177,9 @@ class Task:
         if attach_id:
             store = Store.open(os.environ.get("LOCALTASK_HOME") or home)
             store.get_task(attach_id)
+            from .lifeline import die_with_worker
+
+            die_with_worker()
             task = cls(store, attach_id, owned=True, attached=True)
         else:
             store = Store.open(home)

@@ -268,7 +268,7 @@ class Worker:
                 env_mod.check_current(row["environment"], say, self.store.cache_dir)
             cmd = runner.command(python, script, workdir)
             env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
-                       PYTHONUNBUFFERED="1")
+                       LOCALTASK_WORKER_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
             if run.abort_reason:
                 raise RunError(run.abort_reason)
             proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,

@@ -127,7 +127,9 @@ def test_task_of_killed_worker_is_failed_or_requeued(localtask_home, tmp_path, r
         os.kill(first.pid, signal.SIGKILL)
         assert first.wait(10) == -signal.SIGKILL
         killed_at = time.monotonic()
-        assert pid_alive(pid)  # the task's own process group outlives its worker
+        # the task dies with its worker (PR_SET_PDEATHSIG): no orphan writes into a task that is
+        # failed, or run again, by another worker
+        wait_for(lambda: not pid_alive(pid), 5, "the killed worker's task to die with it")
 
         args = ["--name", "w2", "--lost-timeout", str(lost_timeout), "--poll-interval", "0.1"]
         second = start_worker_process(localtask_home, *args, *(["--requeue-lost"] if requeue else []),

@@ -1,0 +1,34 @@
+"""A task run by a worker does not outlive it.
+
+When a worker is killed (kill -9, a crash, a lost machine) another worker fails its tasks, or
+re-queues them with ``--requeue-lost``; a task process that ran on would keep writing scalars
+and artifacts into a task that is already failed, or that another worker now runs again. So,
+on Linux, a task attached to a worker asks the kernel to kill it when the worker dies
+(``PR_SET_PDEATHSIG``); a worker already gone by then is caught by comparing the parent pid.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_worker() -> bool:
+    """Arrange SIGKILL for this process when its worker (``LOCALTASK_WORKER_PID``) dies.
+    Returns whether it could be arranged (Linux, started by a worker)."""
+    worker_pid = os.environ.get("LOCALTASK_WORKER_PID", "")
+    if not sys.platform.startswith("linux") or not worker_pid.isdigit():
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != int(worker_pid):  # the worker died before the line above
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True
