@@ -132,11 +132,13 @@ def upload(store: "Store", task_id: str, name: str, obj: Any, metadata: dict | N
     kind, filename, writer, meta = prepare(name, obj)
     meta.update(metadata or {})
     folder = artifacts_dir(store, task_id)
-    remove_stale_temp_files(folder)
+    if folder not in _swept:  # once per folder and process: an upload loop must stay O(1)
+        _swept.add(folder)
+        remove_stale_temp_files(folder)
     # Never replace a file that a committed row may name: killed between the rename and the
     # commit, that row would describe other bytes. A taken name gets a fresh subfolder instead
     # (the file keeps its name), and the version it supersedes goes once the new row commits.
-    previous = next((a["filename"] for a in store.get_artifacts(task_id) if a["name"] == name), None)
+    previous = store.artifact_filename(task_id, name)
     subfolder = ""
     if previous is not None or (folder / filename).exists():
         subfolder = uuid.uuid4().hex[:16]
@@ -152,12 +154,15 @@ def upload(store: "Store", task_id: str, name: str, obj: Any, metadata: dict | N
     try:
         store.add_artifact(task_id, name, kind, filename, size, sha, meta)
     except BaseException:
-        if not existed:  # no row will ever name it
+        try:  # interrupted after the commit (Ctrl-C), the row names the file: keep it
+            committed = store.artifact_filename(task_id, name) == filename
+        except BaseException:
+            committed = True  # unknown: an unnamed file is harmless, a row without its file is not
+        if not existed and not committed:
             remove_file(folder, filename)
         raise
-    if previous is not None and previous != filename:
-        if previous not in {a["filename"] for a in store.get_artifacts(task_id)}:
-            remove_file(folder, previous)
+    if previous is not None and previous != filename and not store.artifact_file_named(task_id, previous):
+        remove_file(folder, previous)
 
 
 def remove_file(folder: Path, filename: str) -> None:
@@ -175,6 +180,10 @@ def remove_file(folder: Path, filename: str) -> None:
 
 #: a temporary file older than this (seconds) was left by a writer killed before its rename.
 STALE_TEMP_AGE = 3600.0
+
+
+#: artifact folders this process has swept of stale temporary files already
+_swept: set[Path] = set()
 
 
 def remove_stale_temp_files(folder: Path, max_age: float = STALE_TEMP_AGE) -> int:

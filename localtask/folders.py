@@ -59,8 +59,20 @@ def umask() -> int:
     return 0o022
 
 
-def share_file(path: str | os.PathLike) -> None:
-    """Give the group read and write access to a file localtask created in a group folder
-    (SQLite creates its database 0644 whatever the umask allows)."""
-    if is_group_folder(Path(path).parent):
-        os.chmod(path, 0o660 & ~umask())
+def precreate_shared_file(path: str | os.PathLike) -> None:
+    """In a group folder, create the empty file ``path`` group read-write (0660 less the umask)
+    before SQLite opens it: SQLite creates a database 0644 whatever the umask allows, and gives
+    its -wal, -shm and -journal files the database's mode. Elsewhere, or if it exists, nothing."""
+    path = Path(path)
+    if not is_group_folder(path.parent):
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o660)
+    except OSError:  # made meanwhile by another process (or not ours to make): SQLite decides
+        return
+    try:
+        os.fchmod(fd, 0o660 & ~umask())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -17,9 +17,13 @@ PR_SET_PDEATHSIG = 1
 
 def die_with_worker() -> bool:
     """Arrange SIGKILL for this process when its worker (``LOCALTASK_WORKER_PID``) dies.
-    Returns whether it could be arranged (Linux, started by a worker)."""
-    worker_pid = os.environ.get("LOCALTASK_WORKER_PID", "")
-    if not sys.platform.startswith("linux") or not worker_pid.isdigit():
+    Returns whether it could be arranged (Linux, the process a worker started). The processes
+    the task starts itself are its own: they get the task's console pipes, which close with
+    the worker."""
+    # Only the process the worker started (the leader of the session the worker made for it):
+    # a process the task starts in turn, calling Task.init too, has the task as its parent.
+    worker_pid = os.environ.pop("LOCALTASK_WORKER_PID", "")
+    if not sys.platform.startswith("linux") or not worker_pid.isdigit() or os.getsid(0) != os.getpid():
         return False
     import ctypes
 

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._logging import get_logger
-from .exceptions import LocaltaskError, StoreError
+from .exceptions import LocaltaskError, StoreError, StoreFullError
 from .params import shown
 
 if TYPE_CHECKING:
@@ -88,6 +88,9 @@ class Logger:
             # SQLite stores NaN as NULL; read back as NaN by get_reported_scalars.
             self._task._store.add_scalars(
                 self._seq, [r if not math.isnan(r[3]) else (r[0], r[1], r[2], None, r[4]) for r in rows])
+            with self._lock:  # everything kept is written: an earlier failure is over
+                if not self._buffer:
+                    self._last_error = None
         except StoreError as exc:
             with self._lock:
                 self._buffer[:0] = rows
@@ -108,9 +111,11 @@ class Logger:
         while not self._stop.wait(FLUSH_INTERVAL):
             try:
                 self.flush()
-            except Exception as exc:  # raised in the script by its next report_scalar
+            except StoreFullError as exc:  # raised in the script by its next report_scalar
                 with self._lock:
                     self._last_error = exc
+            except Exception as exc:  # a store locked for a while: the points wait for the next try
+                log.warning("task %s: scalars not written yet, retried: %s", self._task.id, exc)
 
     def close(self) -> None:
         self._stop.set()

@@ -30,10 +30,11 @@ def check_queue_name(name: object) -> str:
 
 
 def check_priority(priority: object) -> int:
-    try:
-        value = int(priority)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        value = None
+    value = None
+    if isinstance(priority, str) and priority.strip().lstrip("+-").isdigit():
+        value = int(priority)
+    elif isinstance(priority, int) and not isinstance(priority, bool):  # 1.9 is not quietly 1
+        value = priority
     if value is None or not -2**63 <= value < 2**63:
         raise QueueError(f"Invalid priority {shown(priority)}: give an integer (higher runs sooner), "
                          "such as 0 or 10.")

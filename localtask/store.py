@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .folders import make_dirs, share_file
+from .folders import make_dirs, precreate_shared_file
 from . import status as status_rules
 from .exceptions import (
     AmbiguousTaskIdError,
@@ -306,11 +306,9 @@ class Store:
             self._lock = StrictSoftFileLock(str(self.home / (DB_NAME + ".lock")),
                                             timeout=self.busy_timeout)
         self._migrated = False
-        new_database = not self.db_path.exists()
+        precreate_shared_file(self.db_path)
         with self._translate_errors():
             self._migrate()
-        if new_database:
-            share_file(self.db_path)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -931,20 +929,32 @@ class Store:
             return None
         now = _now()
         host = host or os.uname().nodename
+        returning = sqlite3.sqlite_version_info >= (3, 35, 0)  # RETURNING; older: same, in 4 steps
+        claim_sql = ("UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
+                     "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0 "
+                     "WHERE id = ? AND status = 'queued'")
         with self.transaction() as conn:
             for queue in queues:  # one indexed lookup per queue, in the worker's order
                 while True:
-                    entry = conn.execute(
-                        "DELETE FROM queue_entries WHERE seq = (SELECT seq FROM queue_entries "
-                        "WHERE queue = ? ORDER BY priority DESC, seq LIMIT 1) RETURNING task_id",
-                        (queue,)).fetchall()
+                    head = ("SELECT seq FROM queue_entries WHERE queue = ? "
+                            "ORDER BY priority DESC, seq LIMIT 1")
+                    if returning:
+                        entry = conn.execute(f"DELETE FROM queue_entries WHERE seq = ({head}) "
+                                             "RETURNING task_id", (queue,)).fetchall()
+                    else:
+                        entry = conn.execute(head.replace("SELECT seq", "SELECT seq, task_id"),
+                                             (queue,)).fetchall()
+                        if entry:
+                            conn.execute("DELETE FROM queue_entries WHERE seq = ?", (entry[0][0],))
+                            entry = [(entry[0][1],)]
                     if not entry:
                         break
-                    row = conn.execute(
-                        "UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
-                        "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0 "
-                        f"WHERE id = ? AND status = 'queued' RETURNING {TASK_COLUMNS}",
-                        (worker, host, now, now, entry[0][0])).fetchall()
+                    task_id = entry[0][0]
+                    args = (worker, host, now, now, task_id)
+                    if returning:
+                        row = conn.execute(f"{claim_sql} RETURNING {TASK_COLUMNS}", args).fetchall()
+                    else:
+                        row = [self._get(conn, task_id)] if conn.execute(claim_sql, args).rowcount else []
                     if row:
                         return self._task_dict(row[0])
                     # A queue row whose task is no longer queued (deleted, reset): dropped; next.
@@ -1004,6 +1014,19 @@ class Store:
                 "kind = excluded.kind, filename = excluded.filename, size = excluded.size, "
                 "sha256 = excluded.sha256, created = excluded.created, meta = excluded.meta",
                 (task_id, name, kind, filename, size, sha256, _now(), json.dumps(meta)))
+
+    def artifact_filename(self, task_id: str, name: str) -> str | None:
+        """The file the artifact row ``name`` of a task names, or None without such a row."""
+        with self.read() as conn:
+            row = conn.execute("SELECT filename FROM artifacts WHERE task_id = ? AND name = ?",
+                               (task_id, name)).fetchone()
+        return row[0] if row else None
+
+    def artifact_file_named(self, task_id: str, filename: str) -> bool:
+        """Whether some artifact row of the task names ``filename``."""
+        with self.read() as conn:
+            return conn.execute("SELECT 1 FROM artifacts WHERE task_id = ? AND filename = ?",
+                                (task_id, filename)).fetchone() is not None
 
     def get_artifacts(self, task_id: str) -> list[dict[str, Any]]:
         with self.read() as conn:

@@ -222,7 +222,11 @@ class Task:
         if tee_console:
             from .console import ConsoleCapture
 
-            self._console = ConsoleCapture(self._store.console_path(self.id))
+            try:
+                self._console = ConsoleCapture(self._store.console_path(self.id))
+            except OSError as exc:  # a full disk must not stop the run: only its console is lost
+                sys.stderr.write(f"localtask: cannot write the console log of task {self.id}: "
+                                 f"{exc.strerror or exc}; the run goes on, its console is not recorded\n")
         if not Task._hooks_installed:
             Task._hooks_installed = True
             atexit.register(Task._at_exit)
@@ -295,10 +299,10 @@ class Task:
                   task_filter: dict | None = None, **_ignored: Any) -> list["Task"]:
         """Tasks matching all filters, newest first (``task_name`` matches a part of the name)."""
         store = Store.open(home)
-        if isinstance(status, str):
-            status = [status]
         if task_filter and "status" in task_filter and status is None:
             status = task_filter["status"]
+        if isinstance(status, str):
+            status = [status]
         ids = [store.resolve_id(t) for t in task_ids] if task_ids else None
         rows = store.find_tasks(project=project_name, name_contains=task_name, tags=tags,
                                 status=status, ids=ids)

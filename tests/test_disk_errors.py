@@ -200,9 +200,18 @@ def test_scalars_without_room_raise_at_the_next_report_and_lose_nothing(room, tm
             flushed = str(exc)
         print("PAUSE", flush=True)
         sys.stdin.readline()
+        time.sleep(1.5)  # the background writer fails again meanwhile
         relieve(filler)
         log.flush()  # the unwritten points go in now
-        print("RESULT " + json.dumps({"reported": reported, "raised": raised, "flushed": flushed}))
+        try:  # the failure is over: the next report must not raise it again
+            log.report_scalar("loss", "train", 0.25, reported)
+            later = None
+        except StoreFullError as exc:
+            later = str(exc)
+        reported += 1
+        log.flush()
+        print("RESULT " + json.dumps({"reported": reported, "raised": raised, "flushed": flushed,
+                                      "later": later}))
         """, kind, home, tmp_path / "work")
     try:
         task_id = read_line(proc, "TASK_ID=").split("=", 1)[1]
@@ -221,6 +230,7 @@ def test_scalars_without_room_raise_at_the_next_report_and_lose_nothing(room, tm
     assert f"scalars of task {task_id}" in message and "kept in memory" in message, message
     assert_full_message(message, kind, home)
     assert res["flushed"] and CAUSE[kind] in res["flushed"], res
+    assert res["later"] is None, res
     rows = query(home, "SELECT iteration, value FROM scalars ORDER BY rowid")
     assert len(rows) == res["reported"]
     assert rows[:300] == [(i, 1.0 / (i + 1)) for i in range(300)]

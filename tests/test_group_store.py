@@ -77,3 +77,19 @@ def test_private_store_stays_private_under_a_group_umask(tmp_path):
     assert proc.returncode == 0, proc.stderr
     for folder in (home, home / "tasks", home / "cache", home / "blobs"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_wal_files_of_an_open_group_store_are_group_writable(tmp_path):
+    """SQLite gives -wal and -shm the database's mode: the database must be group-writable
+    before SQLite creates it, or the first process locks the group out while it runs."""
+    shared = tmp_path / "lab"
+    shared.mkdir()
+    os.chmod(shared, 0o2770)
+    code = ("import os, stat, sys; from localtask import Store\n"
+            "store = Store(sys.argv[1]); store.count_tasks()\n"
+            "for suffix in ('', '-wal', '-shm'):\n"
+            "    print(suffix or 'db', oct(stat.S_IMODE(os.stat(sys.argv[1] + '/localtask.db' + suffix).st_mode)))\n")
+    proc = subprocess.run(with_umask([sys.executable, "-c", code, str(shared / "store")]),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["db", "0o660", "-wal", "0o660", "-shm", "0o660"]

@@ -276,3 +276,31 @@ def test_unusable_home_is_a_clear_error(tmp_path):
     blocker.write_text("not a folder")  # mkdir below it fails, even for root
     with pytest.raises(StoreError, match="Cannot create the store folder .*LOCALTASK_HOME"):
         Store(blocker / "home")
+
+
+# ------------------------------------------------------------------ claim
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "sqlite-3.34"])
+def test_claim_order_queues_priority_age_and_stray_rows(home, monkeypatch, returning):
+    if not returning:  # SQLite before 3.35 (RHEL 9, Ubuntu 20.04) has no RETURNING
+        monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    store = Store(home)
+    ids = {name: add_task(store, name=name) for name in ("a1", "a2", "a-urgent", "b1", "gone", "reset")}
+    store.enqueue(ids["gone"], "alpha")
+    store.enqueue(ids["a1"], "alpha")
+    store.enqueue(ids["b1"], "beta")
+    store.enqueue(ids["reset"], "alpha", priority=5)
+    store.enqueue(ids["a2"], "alpha")
+    store.enqueue(ids["a-urgent"], "alpha", priority=9)
+    conn = raw(home / DB_NAME)  # two stray queue rows: their tasks are no longer queued
+    conn.execute("UPDATE tasks SET status = 'created' WHERE id IN (?, ?)", (ids["gone"], ids["reset"]))
+    conn.commit()
+    conn.close()
+    order = []
+    while (row := store.claim("w", ["beta", "alpha"], host="h")) is not None:
+        assert (row["status"], row["worker"], row["host"]) == ("in_progress", "w", "h")
+        assert isinstance(row["script"], dict)
+        order.append(row["name"])
+    assert order == ["b1", "a-urgent", "a1", "a2"]
+    assert store.queue_entries() == []  # the stray rows were dropped on the way
+    assert {store.get_task(ids[n])["status"] for n in ("gone", "reset")} == {"created"}
+    assert store.claim("w", ["alpha"]) is None and store.claim("w", []) is None

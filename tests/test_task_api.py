@@ -181,6 +181,7 @@ def test_get_tasks_filters(localtask_home):
     assert ids(tags=["exp"], project_name="p1", task_name="big") == [b.id]
     assert ids(status="failed") == [failed.id]
     assert ids(status=["created", "failed"]) == [draft.id, failed.id]
+    assert ids(task_filter={"status": "failed"}) == [failed.id]  # ClearML's spelling, a single status
     assert ids(project_name="p2", status=["completed"]) == [c.id]
     assert ids(task_ids=[a.id[:12], c.id]) == [c.id, a.id]
     assert ids(project_name="nothing") == []

@@ -826,3 +826,28 @@ def test_env_current_warns_about_package_differences(localtask_home, tmp_path):
         f"localtask: WARNING: package click was 0.0.1 when recorded; {click_version} here",
         "localtask: WARNING: package surely-not-installed-pkg was 1.2.3 when recorded; not installed here",
     ]
+
+
+# --------------------------------------------------------------------------- processes of a task
+LAUNCHER = """
+    import subprocess, sys
+    from localtask import Task
+
+    task = Task.init(project_name="launch", task_name="launcher")
+    print("TASK_ID=" + task.id)
+    if len(sys.argv) == 1:  # a launcher: its rank also calls Task.init, and attaches
+        rank = subprocess.run([sys.executable, __file__, "rank"], capture_output=True, text=True)
+        print("rank rc", rank.returncode, rank.stdout.split("TASK_ID=")[-1].strip() == task.id)
+    """
+
+
+def test_processes_a_task_starts_may_call_task_init_under_a_worker(localtask_home, tmp_path):
+    """Only the process the worker started dies with the worker; a launcher's ranks that
+    call Task.init attach to the same task and run normally."""
+    repo = make_repo(tmp_path / "launch", {"launch.py": LAUNCHER})
+    original = recorded_id(run_script(repo / "launch.py", home=localtask_home))
+    clone = clone_and_enqueue(original)
+    run_burst_worker(localtask_home)
+    store = Store.open(localtask_home)
+    assert store.get_task(clone.id)["status"] == "completed", console(store, clone.id)
+    assert "rank rc 0 True" in console(store, clone.id)
