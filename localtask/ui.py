@@ -239,8 +239,8 @@ class UI:
                 result = await run_in_threadpool(fn, request, body)
             except TaskNotFoundError as exc:
                 return _error(str(exc), 404)
-            except IllegalTransitionError as exc:
-                return _error(str(exc), 409)
+            except IllegalTransitionError as exc:  # the page has no force option: no such hint
+                return _error(str(exc).replace("; pass force=True (CLI: --force) to do it anyway", "."), 409)
             except LocaltaskError as exc:
                 return _error(str(exc), 400)
             except Exception as exc:  # a bug: say so in the page rather than fail silently

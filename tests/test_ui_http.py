@@ -396,6 +396,7 @@ def test_enqueue_errors_come_from_the_library(client, store):
     run1 = store.ids["run1"]
     data = post(client, f"/api/tasks/{run1}/enqueue", {"queue": "default"}, status=409)
     assert data["error"].startswith(f"Cannot enqueue task {run1}: it is completed")
+    assert "force" not in data["error"]  # the page has no force option to point at
     draft = Task.clone(run1, home=store.home)
     data = post(client, f"/api/tasks/{draft.id}/enqueue", {"queue": "bad name!"}, status=400)
     assert data["error"].startswith("Invalid queue name 'bad name!'")
