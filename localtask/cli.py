@@ -146,6 +146,19 @@ def _note_new_params(task_id: str, new: list[str]) -> None:
                    "(not recorded by the original run).", err=True)
 
 
+class Seconds(click.FloatRange):
+    """A finite number of seconds in a range (click's FloatRange lets nan and inf through)."""
+
+    def __init__(self, min: float = 0, max: float = 365 * 86400):
+        super().__init__(min=min, max=max)
+
+    def convert(self, value, param, ctx):
+        seconds = super().convert(value, param, ctx)
+        if seconds != seconds:  # nan compares false with both bounds
+            self.fail(f"{value!r} is not a number of seconds.", param, ctx)
+        return seconds
+
+
 # --------------------------------------------------------------------- the group
 @click.group(cls=LocaltaskGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", metavar="DIR", type=click.Path(file_okay=False),
@@ -682,11 +695,11 @@ def delete(ctx, task_id, force, yes):
 @click.option("--keep-workdirs", is_flag=True, help="Keep each task's working copy after it ends.")
 @click.option("--requeue-lost", is_flag=True,
               help="Re-queue tasks of dead workers instead of marking them failed.")
-@click.option("--lost-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--lost-timeout", default=30.0, show_default=True, type=Seconds(min=0),
               metavar="SECONDS", help="A worker silent for this long is considered dead.")
-@click.option("--grace", default=10.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+@click.option("--grace", default=10.0, show_default=True, type=Seconds(min=0), metavar="SECONDS",
               help="Time a task gets to exit after SIGTERM before it is killed.")
-@click.option("--poll-interval", default=0.5, show_default=True, type=click.FloatRange(min=0.01),
+@click.option("--poll-interval", default=0.5, show_default=True, type=Seconds(min=0.01, max=3600),
               metavar="SECONDS", help="Seconds between two looks at the queues.")
 @click.option("--quiet", "quiet", is_flag=True,
               help="Print only warnings and errors, not a line per task started and ended.")

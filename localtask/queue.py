@@ -9,7 +9,9 @@ import os
 import re
 import signal
 import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 from ._logging import get_logger
 from .exceptions import QueueError
@@ -125,8 +127,19 @@ class Waker:
     def wake(self) -> None:
         self._event.set()
 
-    def wait(self, timeout: float) -> bool:
-        woke = self._event.wait(timeout)
+    def wait(self, timeout: float, stop: "Callable[[], bool] | None" = None) -> bool:
+        """Wait up to ``timeout`` s for a wake-up; with ``stop``, also return within 0.1 s of it
+        turning true (a signal handler sets a flag: calling ``wake`` from one could deadlock on
+        the event's lock, held by the very thread the handler interrupted)."""
+        deadline = time.monotonic() + timeout
+        woke = False
+        while not woke:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            woke = self._event.wait(min(left, 0.1) if stop is not None else left)
+            if stop is not None and stop():
+                woke = True
         self._event.clear()
         return woke
 

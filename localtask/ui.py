@@ -121,6 +121,16 @@ def _cookie(request: "Request") -> str:
     return COOKIE.format(port=request.url.port or 80)
 
 
+def _text_field(body: dict, key: str) -> str:
+    """``body[key]`` as text ('' when absent or null); anything else is a clear 400."""
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise LocaltaskError(f"The field {key!r} must be text, not {type(value).__name__}.")
+    return value
+
+
 def allowed_actions(task_id: str, status: str) -> dict[str, str | None]:
     """``{operation: None if allowed, else the reason}`` from the one table of status rules."""
     out: dict[str, str | None] = {"clone": None}
@@ -456,10 +466,10 @@ class UI:
         from .task import Task
 
         source = self._task(request)
-        new = Task.clone(source, name=(body.get("name") or "").strip() or None,
-                         comment=body.get("comment") or None,
+        new = Task.clone(source, name=_text_field(body, "name").strip() or None,
+                         comment=_text_field(body, "comment") or None,
                          parent=source if body.get("set_parent") else None,
-                         project=(body.get("project") or "").strip() or None, home=self.home)
+                         project=_text_field(body, "project").strip() or None, home=self.home)
         return {"id": new.id, "status": new.status, "parent": new.parent}
 
     def reset(self, request, body) -> dict:
@@ -470,7 +480,7 @@ class UI:
     def enqueue(self, request, body) -> dict:
         from .task import Task
 
-        queue = (body.get("queue") or "default").strip()
+        queue = _text_field(body, "queue").strip() or "default"
         task = Task.enqueue(self._task(request), queue_name=queue, home=self.home)
         return {"id": task.id, "status": task.status, "queue": queue}
 

@@ -77,6 +77,7 @@ class Worker:
         self.running: dict[str, Run] = {}
         self._lock = threading.Lock()
         self._signals = 0
+        self._signals_seen = 0
         self._last_beat = 0.0
         self._waker: Waker | None = None
         self._registered = False
@@ -118,12 +119,12 @@ class Worker:
                     claimed = self.work_once()
                 except StoreError as exc:  # a locked or briefly unavailable store: keep serving
                     log.warning("worker %s: %s", self.name, exc)
-                    self._waker.wait(self.poll_interval)
+                    self._waker.wait(self.poll_interval, stop=self._signalled)
                     continue
                 if self._should_exit(claimed):
                     break
                 if not claimed:
-                    self._waker.wait(self.poll_interval)
+                    self._waker.wait(self.poll_interval, stop=self._signalled)
         finally:
             self._shutdown()
         return 0
@@ -140,12 +141,16 @@ class Worker:
             return
 
         def handler(signum, frame):
-            self._signals += 1
-            if self._waker is not None:
-                self._waker.wake()
+            self._signals += 1  # only a flag: the loop's wait sees it within 0.1 s
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+    def _signalled(self) -> bool:
+        if self._signals != self._signals_seen:
+            self._signals_seen = self._signals
+            return True
+        return False
 
     def _shutdown(self) -> None:
         with self._lock:
@@ -239,11 +244,13 @@ class Worker:
             out = open(os.devnull, "w")
         out_lock = threading.Lock()
 
+        output_done: list[bool] = []
+
         def say(text: str) -> None:
             # A console log that cannot be written (disk full) must not stop the output pumps
             # (the task would block on a full pipe) nor the recording of the task's end.
             with out_lock:
-                if console_error:
+                if console_error or output_done:
                     return
                 try:
                     out.write(text.rstrip("\n") + "\n")
@@ -261,6 +268,8 @@ class Worker:
             script = row["script"]
             workdir = runner.make_workdir(self.store, task_id)
             run_dir = runner.rebuild(self.store, task_id, script, workdir, say)
+            if run.abort_reason:  # aborted while the code was rebuilt: no environment build
+                raise RunError(run.abort_reason)
             if self.env == "venv":
                 python = env_mod.ensure_venv(self.store, row["environment"], say, self.wheels)
             else:
@@ -284,13 +293,20 @@ class Worker:
             code = proc.wait()
             for reader in readers:
                 reader.join(timeout=1)
+            # The run is over: what it left in its group goes too (a child that ignored SIGTERM
+            # after an abort, a forgotten helper), or it would keep its GPU and write on.
+            self._signal_group(proc, signal.SIGKILL)
             if any(reader.is_alive() for reader in readers):
-                # Processes the task left in its group hold its output open: the run is over, and
-                # waiting for them would keep the task in progress (and the slot busy) for ever.
-                say("localtask: ending processes the task left running")
-                self._signal_group(proc, signal.SIGKILL)
+                say("localtask: ended the processes the task left running")
                 for reader in readers:
-                    reader.join()
+                    reader.join(timeout=2)
+            if any(reader.is_alive() for reader in readers):
+                # A process in a session of its own (a daemon the task started) still holds the
+                # output: waiting for it would keep the task in progress and the slot busy.
+                say("localtask: a process outside the task's group still holds its output; "
+                    "not waiting for it")
+                with out_lock:
+                    output_done.append(True)
             if run.abort_reason:
                 status, reason = TaskStatus.stopped, run.abort_reason
             elif code == 0:

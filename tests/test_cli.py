@@ -558,6 +558,9 @@ def test_worker_command_runs_a_clone_with_edited_parameters(store):
 
 def test_worker_command_rejects_bad_options(store):
     assert "Invalid value for '--slots'" in run("worker", "--slots", "0", code=2).stderr
+    for bad in ("nan", "inf", "1e400"):
+        assert "Invalid value for '--poll-interval'" in run("worker", "--poll-interval", bad, code=2).stderr
+        assert "Invalid value for '--grace'" in run("worker", "--grace", bad, code=2).stderr
     assert_error(CliRunner().invoke(cli, ["worker", "--queue", "bad name", "--burst"]), "Invalid queue name")
 
 

@@ -400,6 +400,10 @@ def test_enqueue_errors_come_from_the_library(client, store):
     draft = Task.clone(run1, home=store.home)
     data = post(client, f"/api/tasks/{draft.id}/enqueue", {"queue": "bad name!"}, status=400)
     assert data["error"].startswith("Invalid queue name 'bad name!'")
+    data = post(client, f"/api/tasks/{draft.id}/enqueue", {"queue": 5}, status=400)
+    assert data["error"] == "The field 'queue' must be text, not int."
+    data = post(client, f"/api/tasks/{draft.id}/clone", {"name": ["x"]}, status=400)
+    assert data["error"] == "The field 'name' must be text, not list."
     assert draft.status == "created"
 
 
