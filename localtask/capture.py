@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .exceptions import CaptureError
 
@@ -54,15 +54,28 @@ def strip_credentials(url: str) -> str:
     """Remove user:password (or a token) from a URL; keep an ssh user such as ``git@``."""
     if not url or "://" not in url:
         return url  # local path or scp-like git@host:path: nothing secret in it
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    netloc = hostport
-    if "ssh" in parts.scheme:
+    scheme, _, rest = url.partition("://")
+    # Found as git does, not with urlsplit: a password may hold a literal '#' or '?' (urlsplit
+    # would cut the netloc there and keep the secret), so the userinfo is everything before the
+    # last '@' that comes before the first '/'.
+    first_slash = rest.find("/") if "/" in rest else len(rest)
+    at = rest.rfind("@", 0, first_slash)
+    if at < 0:
+        head = rest[:first_slash]
+        port = head.partition(":")[2]
+        if ":" not in head or port.isdigit() or head.startswith("[") or "@" not in rest[first_slash:]:
+            return url
+        # "user:pa/ss@host/...": a '/' in the password; git would not parse it either, but the
+        # secret must not be stored: the userinfo ends at the last '@' before the host's '/'.
+        next_at = rest.find("@", first_slash)
+        host_end = rest.find("/", next_at) if "/" in rest[next_at:] else len(rest)
+        at = rest.rfind("@", 0, host_end)
+    userinfo, rest = rest[:at], rest[at + 1:]
+    if "ssh" in scheme:
         user = userinfo.split(":", 1)[0]  # an ssh user name is not a secret; a password is
-        netloc = f"{user}@{hostport}" if user else hostport
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        if user:
+            rest = f"{user}@{rest}"
+    return f"{scheme}://{rest}"
 
 
 def _pick_remote(config_lines: str, branch_remote: str | None) -> str | None:
@@ -222,14 +235,17 @@ def capture_script(argv: list[str] | None = None, cwd: Path | None = None) -> tu
     result = capture_git(entry)
     if result is not None:
         git_info, diff = result
-        top = Path(git_info["local_path"])
+        # git gives the real path of the top; the script may have been reached through a
+        # symlinked folder. Its folder is resolved, not the file: a symlinked script stays
+        # the link the checkout rebuilds.
+        top = Path(git_info["local_path"]).resolve()
         info.update(git_info)
         try:
-            info["entry_point"] = entry.relative_to(top).as_posix()
+            info["entry_point"] = (entry.parent.resolve() / entry.name).relative_to(top).as_posix()
         except ValueError:
             info["entry_point"] = entry.as_posix()
         try:
-            info["working_dir"] = cwd.relative_to(top).as_posix()
+            info["working_dir"] = cwd.resolve().relative_to(top).as_posix()
         except ValueError:
             info["working_dir"] = str(cwd)
         info["diff_size"] = len(diff)
@@ -294,7 +310,7 @@ def _dist_index() -> dict[str, Any]:
                 data = json.loads(direct)
             except ValueError:
                 data = {}
-            url = data.get("url", "")
+            url = strip_credentials(data.get("url", ""))
             if data.get("dir_info", {}).get("editable"):
                 entry.update(editable=True, url=url)
             elif "vcs_info" in data:
@@ -302,9 +318,12 @@ def _dist_index() -> dict[str, Any]:
                              commit=data["vcs_info"].get("commit_id"))
             elif url.startswith("file:"):
                 entry.update(url=url)
-        if url_path := entry.get("url", ""):
-            if url_path.startswith("file://"):
-                entry["path"] = url_path[len("file://"):]
+            if data.get("subdirectory") and "url" in entry:
+                entry["subdirectory"] = data["subdirectory"]
+        if entry.get("url", "").startswith("file:"):
+            from urllib.request import url2pathname
+
+            entry["path"] = url2pathname(urlsplit(entry["url"]).path)  # %20 is a space on disk
         dists[name] = entry
         tops = set()
         top_level = dist.read_text("top_level.txt")

@@ -64,7 +64,10 @@ def requirements(packages: list[dict[str, Any]]) -> list[str]:
         elif pkg.get("path"):
             lines.append(pkg["path"])
         elif pkg.get("vcs") and pkg.get("url"):
-            lines.append(f"{pkg['vcs']}+{pkg['url']}@{pkg.get('commit') or ''}".rstrip("@"))
+            line = f"{pkg['vcs']}+{pkg['url']}@{pkg.get('commit') or ''}".rstrip("@")
+            if pkg.get("subdirectory"):
+                line += f"#subdirectory={pkg['subdirectory']}"
+            lines.append(line)
         else:
             lines.append(f"{pkg['name']}=={pkg['version']}")
     return lines

@@ -33,6 +33,18 @@ def _has_commit(mirror: Path, commit: str) -> bool:
     return git(["cat-file", "-e", f"{commit}^{{commit}}"], mirror, check=False).returncode == 0
 
 
+def network_env(cwd: Path) -> dict[str, str]:
+    """The environment of git calls that reach a remote: never wait for a password nobody can
+    type, nor for an ssh host that does not answer; git's own error says what went wrong."""
+    env = capture.git_env({"GIT_TERMINAL_PROMPT": "0"})
+    if not (os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH")):
+        # The user's core.sshCommand (a key, a proxy) wins over the default, as it would in git.
+        configured = git(["config", "--get", "core.sshCommand"], cwd, check=False).stdout.strip()
+        if not configured:
+            env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes -o ConnectTimeout=30"
+    return env
+
+
 def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
     """A bare mirror of the task's repository in the store's cache holding its commit.
 
@@ -50,11 +62,12 @@ def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
     commit = script["commit"]
     with FileLock(str(mirror) + ".lock", timeout=600):
         if not (mirror / "HEAD").exists():
+            env = network_env(root)
             errors = []
             for source in sources:
                 say(f"localtask: caching repository {source}")
                 tmp = root / f".tmp-{uuid.uuid4().hex}"
-                proc = git(["clone", "--mirror", "--quiet", source, str(tmp)], root, check=False)
+                proc = git(["clone", "--mirror", "--quiet", source, str(tmp)], root, env=env, check=False)
                 if proc.returncode == 0:
                     os.replace(tmp, mirror)
                     break
@@ -64,10 +77,11 @@ def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
                 raise RunError("Cannot clone the task's repository: " + "; ".join(errors))
         if _has_commit(mirror, commit):
             return mirror
+        env = network_env(mirror)
         for source in sources:
             say(f"localtask: fetching {commit[:12]} from {source}")
             git(["fetch", "--quiet", source, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-                mirror, check=False)
+                mirror, env=env, check=False)
             if _has_commit(mirror, commit):
                 return mirror
     raise RunError(f"Commit {commit} is in none of {', '.join(sources)}: was it pushed, or the "
@@ -109,6 +123,21 @@ def _git_unquote(raw: bytes) -> str:
     return out.decode("utf-8", "replace")
 
 
+def _patch_names(rest: bytes) -> list[str]:
+    """The names git may read from what follows ``--- `` or ``+++ ``: a quoted name, or the text up
+    to a TAB. A patch from ``diff -u`` may end the name at a space before its date instead, so
+    each text before a space is a candidate too (refusing too much is fine here)."""
+    rest = rest.rstrip(b"\r")
+    if rest == b"/dev/null" or (rest.startswith(b"/dev/null") and rest[9:10].isspace()):
+        return []  # git's test: any text after a space or TAB (a date) is not part of the name
+    if rest.startswith(b'"'):
+        quoted = _QUOTED.match(rest)
+        if quoted:
+            return [_git_unquote(quoted.group(0))]
+    name = rest.split(b"\t", 1)[0].decode("utf-8", "replace")
+    return [name] + [name[:i] for i, c in enumerate(name) if c == " " and name[:i]]
+
+
 def check_diff_paths(diff: bytes) -> None:
     """Refuse a diff that names a path outside the working copy, before anything is written."""
     from .capture import diff_files
@@ -133,19 +162,26 @@ def check_diff_paths(diff: bytes) -> None:
             old_left = int(hunk.group(1) if hunk.group(1) is not None else 1)
             new_left = int(hunk.group(2) if hunk.group(2) is not None else 1)
             continue
-        if line.startswith((b"--- ", b"+++ ", b"rename from ", b"rename to ", b"copy from ", b"copy to ")):
-            name = _git_unquote(line.split(b" ", 2)[-1])
-            if name == "/dev/null":
-                continue
-            if line.startswith((b"--- ", b"+++ ")) and name.startswith(("a/", "b/")):
-                name = name[2:]
-            _safe_relative(name)
+        if line.startswith((b"--- ", b"+++ ")):
+            for name in _patch_names(line[4:]):
+                # as written, and without its first folder (a/, b/, or any other with -p1)
+                for form in (name, name.partition("/")[2]):
+                    if form:
+                        _safe_relative(form)
+        elif line.startswith((b"rename from ", b"rename to ", b"copy from ", b"copy to ")):
+            _safe_relative(_git_unquote(line.split(b" ", 2)[-1]))  # the rest of the line, spaces and all
         elif line.startswith(b"diff --git ") and b'"' in line:
             for quoted in _QUOTED.findall(line):
                 name = _git_unquote(quoted)
                 _safe_relative(name[2:] if name.startswith(("a/", "b/")) else name)
     for name in diff_files(diff):
         _safe_relative(name.strip('"'))
+
+
+def _config_value(value: str) -> str:
+    """``value`` quoted for a git config file: a path may hold ``"``, ``\\``, ``#`` or ``;``."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
 
 
 def _working_copy(mirror: Path, workdir: Path, script: dict[str, Any]) -> None:
@@ -161,7 +197,7 @@ def _working_copy(mirror: Path, workdir: Path, script: dict[str, Any]) -> None:
     (dot_git / "HEAD").write_text("ref: refs/heads/master\n")
     (dot_git / "config").write_text(
         "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n"
-        f'[remote "origin"]\n\turl = {script["repository"]}\n')
+        f'[remote "origin"]\n\turl = {_config_value(script["repository"])}\n')
     (dot_git / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
     proc = git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", script["commit"]],
                workdir, check=False)
@@ -203,7 +239,7 @@ def rebuild(store: Store, task_id: str, script: dict[str, Any], workdir: Path, s
         raise RunError("The task has no runnable script recorded (it was created interactively); "
                        "record it by running a script that calls Task.init.")
     work = script.get("working_dir") or "."
-    run_dir = workdir if os.path.isabs(work) else workdir / work
+    run_dir = workdir if os.path.isabs(work) else workdir / _safe_relative(work)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -217,6 +253,12 @@ def command(python: str, script: dict[str, Any], workdir: Path) -> list[str]:
     if not entry:
         raise RunError("The task has no entry point recorded.")
     path = Path(entry)
+    if path.is_absolute() and script.get("kind") == "git":
+        # The file on this machine's disk, not the rebuilt code: running it would silently run
+        # whatever it holds now.
+        raise RunError(f"Refusing to run the absolute entry point {entry!r}: a git task runs the file "
+                       "of its rebuilt working copy, and this one is outside it. Record the task again "
+                       "by running a script inside the repository.")
     if not path.is_absolute():
         path = workdir / _safe_relative(entry)
     return [python, "-u", str(path), *argv]

@@ -219,6 +219,14 @@ def test_remote_credentials_are_never_stored(make_repo, home):
     ("ssh://git:pw@example.com/p.git", "ssh://git@example.com/p.git"),
     ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
     ("https://example.com/plain.git", "https://example.com/plain.git"),
+    ("https://user:p#ss@host/r", "https://host/r"),
+    ("https://user:p?ss@host/r", "https://host/r"),
+    ("https://user:p/ss@host/r", "https://host/r"),
+    ("https://user:a@b#c?d@host:8443/r.git#frag", "https://host:8443/r.git#frag"),
+    ("ssh://git:p#w@host/r.git", "ssh://git@host/r.git"),
+    ("https://host/org/repo@v1.git", "https://host/org/repo@v1.git"),
+    ("https://host:8443/path@ref/x", "https://host:8443/path@ref/x"),
+    ("https://[::1]:8443/path@ref/x", "https://[::1]:8443/path@ref/x"),
 ])
 def test_strip_credentials(url, stored):
     from localtask.capture import strip_credentials
@@ -367,3 +375,43 @@ def test_repository_without_commits(tmp_path, home):
     assert info["kind"] == "git"
     assert info["commit"] is None
     assert b"+++ b/train.py" in task.get_diff()
+
+
+# ------------------------------------------------------------------ install sources (direct_url.json)
+def fake_dist(site: Path, name: str, direct_url: dict) -> None:
+    """An installed distribution ``name`` 1.0 (module ``name``) with its ``direct_url.json``."""
+    import json
+
+    info = site / f"{name}-1.0.dist-info"
+    write_files(site, {
+        f"{name}/__init__.py": "",
+        f"{info.name}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{info.name}/top_level.txt": f"{name}\n",
+        f"{info.name}/direct_url.json": json.dumps(direct_url),
+    })
+
+
+def test_install_sources_are_recorded_without_secrets_and_decoded(make_repo, home, tmp_path):
+    from localtask.environment import requirements
+
+    site = tmp_path / "site"
+    project = tmp_path / "my proj#1"
+    url = project.as_uri()  # file:///.../my%20proj%231
+    assert "%20" in url
+    fake_dist(site, "vcspkg", {"url": "https://user:tok3n-s#cret@git.example.com/r.git",
+                               "vcs_info": {"vcs": "git", "commit_id": "abc123"}, "subdirectory": "python"})
+    fake_dist(site, "editpkg", {"url": url, "dir_info": {"editable": True}})
+    fake_dist(site, "localpkg", {"url": url, "dir_info": {}})
+    script = write_script(make_repo / "train.py", "import vcspkg, editpkg, localpkg\n" + INIT_SCRIPT)
+    task = record(script, home=home, cwd=make_repo, env={"PYTHONPATH": str(site)})
+    packages = {p["name"]: p for p in task.get_environment()["packages"]}
+    assert packages["vcspkg"]["url"] == "https://git.example.com/r.git"
+    assert packages["vcspkg"]["subdirectory"] == "python"
+    assert packages["editpkg"]["path"] == packages["localpkg"]["path"] == str(project)
+    reqs = requirements([packages[n] for n in ("vcspkg", "editpkg", "localpkg")])
+    assert reqs == ["git+https://git.example.com/r.git@abc123#subdirectory=python",
+                    "-e", str(project), str(project)]
+    Store.open(home).close()
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert b"tok3n" not in path.read_bytes(), path

@@ -490,6 +490,51 @@ def test_processes_left_behind_do_not_keep_the_task_running(localtask_home, tmp_
     assert "main done" in console(store, clone.id)
 
 
+@pytest.mark.parametrize("kind", ["detached", "quiet"])
+def test_processes_outside_the_output_do_not_keep_the_task_running(localtask_home, tmp_path, monkeypatch,
+                                                                   kind):
+    """detached: a child in a session of its own holds the task's stdout (it cannot be killed
+    with the group): the task still ends at once. quiet: a child in the task's group that
+    ignores SIGTERM and writes nowhere is ended when the task ends."""
+    store = Store.open(localtask_home)
+    body = """
+        import os, signal, subprocess, sys
+        from localtask import Task
+
+        task = Task.init()
+        print("TASK_ID=" + task.id)
+        if os.environ.get("LOCALTASK_TASK_ID"):
+            if sys.argv[1] == "detached":
+                child = subprocess.Popen(["sleep", "30"], start_new_session=True)
+            else:
+                child = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                                          "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(os.path.join(os.environ["CHILD_PIDS"], str(child.pid)), "w"):
+                pass
+            print("main done", flush=True)
+        """
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    clone = clone_and_enqueue(record(tmp_path, localtask_home, body, kind))
+    monkeypatch.setenv("CHILD_PIDS", str(pids))
+    began = time.monotonic()
+    run_burst_worker(localtask_home, timeout=30)
+    took = time.monotonic() - began
+    row = store.get_task(clone.id)
+    assert row["status"] == "completed", (row["status_reason"], console(store, clone.id))
+    assert took < 10
+    (child_pid,) = [int(p.name) for p in pids.iterdir()]
+    try:
+        if kind == "quiet":
+            wait_for(lambda: not pid_alive(child_pid), 5, "the task's quiet child to be gone")
+        else:
+            assert "not waiting for it" in console(store, clone.id)
+    finally:
+        if pid_alive(child_pid):
+            os.kill(child_pid, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("keep, fails, kept", [
     (True, True, True), (True, False, False), (False, True, False), (False, False, False)])
 def test_workdirs_removed_unless_kept_on_failure(localtask_home, tmp_path, keep, fails, kept):
@@ -851,3 +896,144 @@ def test_processes_a_task_starts_may_call_task_init_under_a_worker(localtask_hom
     store = Store.open(localtask_home)
     assert store.get_task(clone.id)["status"] == "completed", console(store, clone.id)
     assert "rank rc 0 True" in console(store, clone.id)
+
+
+# --------------------------------------------------------------------------- review fixes: paths
+SYMLINKED = """
+    from localtask import Task
+    print("TASK_ID=" + Task.init(project_name="link", task_name="link").id)
+    print("RESULT", "recorded version")
+    """
+
+
+def test_script_run_through_a_symlinked_folder_runs_the_rebuilt_checkout(localtask_home, tmp_path):
+    """``cd link && python link/job.py`` where link -> the repository: the entry point is
+    recorded relative to the repository, and the worker runs the rebuilt copy, not the file on
+    disk edited since."""
+    store = Store.open(localtask_home)
+    repo = make_repo(tmp_path / "real", {"job.py": SYMLINKED})
+    link = tmp_path / "link"
+    link.symlink_to(repo, target_is_directory=True)
+    task_id = recorded_id(run_script(link / "job.py", home=localtask_home, cwd=link))
+    script = store.get_task(task_id)["script"]
+    assert (script["entry_point"], script["working_dir"]) == ("job.py", ".")
+    write(repo / "job.py", SYMLINKED.replace("recorded version", "edited after recording"))
+
+    clone = clone_and_enqueue(task_id)
+    run_burst_worker(localtask_home)
+    row = store.get_task(clone.id)
+    log = console(store, clone.id)
+    assert row["status"] == "completed", (row["status_reason"], log)
+    assert results(log) == ["recorded version"]
+
+
+def test_absolute_entry_point_of_a_git_task_is_refused(localtask_home, tmp_path):
+    """A git task must run the file of its rebuilt working copy; an absolute entry point (a file
+    on this machine's disk) is refused instead of run."""
+    store = Store.open(localtask_home)
+    outside = write(tmp_path / "outside.py", "print('RESULT outside file ran')\n")
+    clone = Task.clone(record(tmp_path, localtask_home, MINIMAL))
+    script = store.get_task(clone.id)["script"]
+    store.update_task(clone.id, script={**script, "entry_point": str(outside)})
+    Task.enqueue(clone)
+    run_burst_worker(localtask_home)
+    row = store.get_task(clone.id)
+    assert row["status"] == "failed"
+    assert "absolute entry point" in row["status_reason"]
+    assert results(console(store, clone.id)) == []
+
+
+def test_working_dir_outside_the_working_copy_is_refused(localtask_home, tmp_path):
+    store = Store.open(localtask_home)
+    clone = Task.clone(record(tmp_path, localtask_home, MINIMAL + "print('RESULT ran')\n"))
+    escape = "../../../../escaped-run-dir"
+    target = (store.cache_dir / "work" / "x" / "code" / escape).resolve()
+    script = store.get_task(clone.id)["script"]
+    store.update_task(clone.id, script={**script, "working_dir": escape})
+    Task.enqueue(clone)
+    run_burst_worker(localtask_home)
+    row = store.get_task(clone.id)
+    assert row["status"] == "failed"
+    assert "outside the working copy" in row["status_reason"]
+    assert not target.exists()
+    assert results(console(store, clone.id)) == []
+
+
+def traditional_patch(name: str, stamp: str = "") -> bytes:
+    """A patch without a ``diff --git`` header (as ``diff -u`` writes), creating ``name``."""
+    return (f"--- /dev/null{stamp}\n+++ {name}{stamp}\n@@ -0,0 +1 @@\n+pwned\n").encode()
+
+
+@pytest.mark.parametrize("diff", [
+    traditional_patch("b/../../evil x"),
+    traditional_patch("b/../../evil", "\t2024-01-02 03:04:05.000000000 +0000"),
+    traditional_patch("/tmp/evil x", "\t2024-01-02 03:04:05.000000000 +0000"),
+    traditional_patch("b/../evil", " 2024-01-02 03:04:05.000000000 +0000"),
+    b"diff --git a/ok b/ok\nsimilarity index 100%\nrename from ok\nrename to ../evil x\n",
+], ids=["space", "tab-date", "absolute-tab-date", "space-date", "rename-space"])
+def test_diff_names_with_spaces_or_dates_outside_the_working_copy_are_refused(localtask_home, tmp_path, diff):
+    from localtask.exceptions import RunError
+    from localtask.runner import check_diff_paths
+
+    with pytest.raises(RunError, match="outside the working copy"):
+        check_diff_paths(diff)
+    store = Store.open(localtask_home)
+    clone = Task.clone(record(tmp_path, localtask_home, MINIMAL))
+    store.update_task(clone.id, code=diff, code_ref=None)
+    Task.enqueue(clone)
+    run_burst_worker(localtask_home)
+    row = store.get_task(clone.id)
+    assert row["status"] == "failed"
+    assert "Refusing to write" in row["status_reason"]
+    assert not list((store.cache_dir / "repos").glob("*.git"))  # refused before the mirror clone
+    assert not list(tmp_path.rglob("evil*"))
+
+
+@pytest.mark.parametrize("name", ["name with spaces.txt", "tab\tname.txt", "dated.txt"])
+def test_diff_names_with_spaces_inside_the_working_copy_pass(name):
+    from localtask.runner import check_diff_paths
+
+    check_diff_paths(traditional_patch(f"b/{name}", "\t2024-01-02 03:04:05 +0000"))
+    check_diff_paths(traditional_patch(f"b/{name}", " 2024-01-02 03:04:05 +0000"))
+    check_diff_paths(traditional_patch(f"b/sub/{name}"))
+
+
+def test_repository_path_with_config_special_characters(localtask_home, tmp_path):
+    """A local repository at a path holding ``"``, ``\\``, ``#`` and ``;`` (git config syntax)."""
+    store = Store.open(localtask_home)
+    repo = make_repo(tmp_path / 'my x\\y "odd" #repo; z', {"job.py": MINIMAL + "print('RESULT ran')\n"})
+    task_id = recorded_id(run_script(repo / "job.py", home=localtask_home))
+    assert store.get_task(task_id)["script"]["repository"] == str(repo)
+    clone = clone_and_enqueue(task_id)
+    run_burst_worker(localtask_home)
+    row = store.get_task(clone.id)
+    log = console(store, clone.id)
+    assert row["status"] == "completed", (row["status_reason"], log)
+    assert results(log) == ["ran"]
+
+
+@pytest.mark.parametrize("user_env, expected", [
+    ({}, "ssh -o BatchMode=yes -o ConnectTimeout=30"),
+    ({"GIT_SSH_COMMAND": "ssh -i /my/key"}, "ssh -i /my/key"),
+])
+def test_mirror_git_never_prompts(monkeypatch, tmp_path, user_env, expected):
+    from localtask.runner import network_env
+
+    monkeypatch.delenv("GIT_SSH_COMMAND", raising=False)
+    monkeypatch.delenv("GIT_SSH", raising=False)
+    for key, value in user_env.items():
+        monkeypatch.setenv(key, value)
+    env = network_env(tmp_path)
+    assert env["GIT_TERMINAL_PROMPT"] == "0"
+    assert env["GIT_SSH_COMMAND"] == expected
+
+
+def test_mirror_git_keeps_the_users_core_ssh_command(monkeypatch, tmp_path):
+    from localtask.runner import network_env
+
+    monkeypatch.delenv("GIT_SSH_COMMAND", raising=False)
+    monkeypatch.delenv("GIT_SSH", raising=False)
+    mirror = tmp_path / "mirror.git"
+    git("init", "-q", "--bare", str(mirror), cwd=tmp_path)
+    git("config", "core.sshCommand", "ssh -i /my/key", cwd=mirror)
+    assert "GIT_SSH_COMMAND" not in network_env(mirror)
