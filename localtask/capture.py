@@ -250,6 +250,10 @@ def capture_script(argv: list[str] | None = None, cwd: Path | None = None) -> tu
             info["working_dir"] = str(cwd)
         info["diff_size"] = len(diff)
         info["diff_files"] = diff_files(diff)
+        if (top / ".gitmodules").is_file():
+            info["submodules"] = True
+            sys.stderr.write(f"localtask: {top} has git submodules: their commits and changes are not "
+                             "recorded, and a worker does not check them out\n")
         return info, diff
     root = cwd if module else entry.parent
     files = local_modules(root)

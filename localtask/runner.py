@@ -37,6 +37,8 @@ def network_env(cwd: Path) -> dict[str, str]:
     """The environment of git calls that reach a remote: never wait for a password nobody can
     type, nor for an ssh host that does not answer; git's own error says what went wrong."""
     env = capture.git_env({"GIT_TERMINAL_PROMPT": "0"})
+    for key, value in (("GIT_HTTP_LOW_SPEED_LIMIT", "1000"), ("GIT_HTTP_LOW_SPEED_TIME", "60")):
+        env.setdefault(key, value)  # an https transfer stalled below 1 kB/s for a minute fails
     if not (os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH")):
         # The user's core.sshCommand (a key, a proxy) wins over the default, as it would in git.
         configured = git(["config", "--get", "core.sshCommand"], cwd, check=False).stdout.strip()
@@ -226,6 +228,9 @@ def rebuild(store: Store, task_id: str, script: dict[str, Any], workdir: Path, s
                                f"{(script.get('commit') or 'none')[:12]}: {message}")
         say(f"localtask: code at {script.get('repository')} {(script.get('commit') or '')[:12]}"
             f" + diff of {len(diff)} bytes ({len(script.get('diff_files') or [])} files)")
+        if script.get("submodules"):
+            say("localtask: warning: the repository has git submodules; localtask does not record "
+                "or check them out")
     elif kind == "files":
         make_dirs(workdir, exist_ok=False)
         with zipfile.ZipFile(io.BytesIO(code or b"")) as zf:

@@ -415,3 +415,14 @@ def test_install_sources_are_recorded_without_secrets_and_decoded(make_repo, hom
     for path in home.rglob("*"):
         if path.is_file():
             assert b"tok3n" not in path.read_bytes(), path
+
+
+def test_submodules_are_said_not_to_be_recorded(make_repo, home):
+    repo = make_repo
+    write_files(repo, {".gitmodules": '[submodule "lib"]\n\tpath = lib\n\turl = ../lib.git\n'})
+    git("add", ".gitmodules", cwd=repo)
+    git("commit", "-q", "-m", "submodules", cwd=repo)
+    script = write_script(repo / "train.py", INIT_SCRIPT)
+    proc = run_script(script, home=home, cwd=repo)
+    assert "has git submodules: their commits and changes are not recorded" in proc.stderr
+    assert Task.get_task(task_id_of(proc), home=home).get_script()["submodules"] is True
