@@ -29,6 +29,10 @@ def _repo_key(repository: str) -> str:
     return hashlib.sha256(repository.encode()).hexdigest()[:16]
 
 
+#: (mirror, commit) pairs this process has seen in its mirror: no git call to check them again
+_mirrored: set[tuple[str, str]] = set()
+
+
 def _has_commit(mirror: Path, commit: str) -> bool:
     return git(["cat-file", "-e", f"{commit}^{{commit}}"], mirror, check=False).returncode == 0
 
@@ -62,6 +66,8 @@ def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
     make_dirs(root)
     mirror = root / f"{_repo_key(script['repository'])}.git"
     commit = script["commit"]
+    if (str(mirror), commit) in _mirrored and (mirror / "HEAD").exists():
+        return mirror  # seen here before: a mirror only gains commits (its fetches never prune)
     with FileLock(str(mirror) + ".lock", timeout=600):
         if not (mirror / "HEAD").exists():
             env = network_env(root)
@@ -78,6 +84,7 @@ def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
             else:
                 raise RunError("Cannot clone the task's repository: " + "; ".join(errors))
         if _has_commit(mirror, commit):
+            _mirrored.add((str(mirror), commit))
             return mirror
         env = network_env(mirror)
         for source in sources:
@@ -85,6 +92,7 @@ def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
             git(["fetch", "--quiet", source, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
                 mirror, env=env, check=False)
             if _has_commit(mirror, commit):
+                _mirrored.add((str(mirror), commit))
                 return mirror
     raise RunError(f"Commit {commit} is in none of {', '.join(sources)}: was it pushed, or the "
                    "branch rewritten? Push it (or restore it) and enqueue the task again.")
