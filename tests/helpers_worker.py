@@ -92,6 +92,15 @@ def console(store: Store, task_id: str) -> str:
     return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
 
+def run_to_completion(home: str | os.PathLike, task_id: str) -> tuple[dict, str]:
+    """Run the queue with a burst worker; the task must end completed. Returns (row, console)."""
+    run_burst_worker(home)
+    store = Store.open(home)
+    row, log = store.get_task(task_id), console(store, task_id)
+    assert row["status"] == "completed", (row["status_reason"], log)
+    return row, log
+
+
 @contextlib.contextmanager
 def saved_signal_handlers():
     """Restore SIGTERM/SIGINT handlers after an in-process ``Worker.run()`` installed its own."""

@@ -32,6 +32,7 @@ from helpers_worker import (
     repo_state,
     results,
     run_burst_worker,
+    run_to_completion,
     run_script,
     seed_repo,
     wait_for,
@@ -177,10 +178,7 @@ def test_connect_dict_of_every_type_edited_on_clone(localtask_home, tmp_path):
                              "General/layers": [128, 64, 32], "General/opt": {"name": "adam", "beta": 0.99},
                              "General/name": "edited"})
     Task.enqueue(clone)
-    run_burst_worker(localtask_home)
-    row = store.get_task(clone.id)
-    log = console(store, clone.id)
-    assert row["status"] == "completed", (row["status_reason"], log)
+    row, log = run_to_completion(localtask_home, clone.id)
     assert results(log) == [
         "amp True bool",
         "epochs 7 int",
@@ -601,10 +599,7 @@ def test_binary_changes_and_working_directory_reproduced(localtask_home, tmp_pat
     assert store.get_task(task_id)["script"]["entry_point"] == "src/train.py"
 
     clone = clone_and_enqueue(task_id)
-    run_burst_worker(localtask_home)
-    row = store.get_task(clone.id)
-    log = console(store, clone.id)
-    assert row["status"] == "completed", (row["status_reason"], log)
+    row, log = run_to_completion(localtask_home, clone.id)
     direct_cwd, *direct_digests = results(direct.stdout)[0].split()
     run_cwd, *run_digests = results(log)[0].split()
     assert run_digests == direct_digests == [
@@ -635,10 +630,7 @@ def test_module_entry_point_run_with_python_m(localtask_home, tmp_path):
     task_id = recorded_id(direct)
     assert store.get_task(task_id)["script"]["module"] == "pkg.train"
     clone = clone_and_enqueue(task_id, {"General/x": 21})
-    run_burst_worker(localtask_home)
-    row = store.get_task(clone.id)
-    log = console(store, clone.id)
-    assert row["status"] == "completed", (row["status_reason"], log)
+    row, log = run_to_completion(localtask_home, clone.id)
     assert results(log) == ["__main__ 42 ['--flag', 'v']"]
 
 
@@ -689,10 +681,7 @@ def test_commit_not_pushed_is_taken_from_the_local_repository(localtask_home, tm
         shutil.rmtree(origin)
 
     clone = clone_and_enqueue(task_id)
-    run_burst_worker(localtask_home)
-    row = store.get_task(clone.id)
-    log = console(store, clone.id)
-    assert row["status"] == "completed", (row["status_reason"], log)
+    row, log = run_to_completion(localtask_home, clone.id)
     assert results(log) == ["unpushed commit + untracked file"]
     assert f"caching repository {origin if not remote_gone else repo}" in log
 
@@ -743,10 +732,7 @@ def test_script_outside_git_rebuilt_from_stored_files(localtask_home, tmp_path):
     assert sorted(script["files"]) == ["helpers/__init__.py", "helpers/mathutil.py", "run.py"]
 
     clone = clone_and_enqueue(task_id, {"General/base": 5})
-    run_burst_worker(localtask_home)
-    row = store.get_task(clone.id)
-    log = console(store, clone.id)
-    assert row["status"] == "completed", (row["status_reason"], log)
+    row, log = run_to_completion(localtask_home, clone.id)
     reference = run_script(folder / "run.py", home=localtask_home, BASE="5",
                            GIT_CEILING_DIRECTORIES=str(tmp_path))
     assert results(log) == results(reference.stdout) == ["local helper 125"]
@@ -805,10 +791,7 @@ def test_execute_remotely_then_worker_runs_it(localtask_home, tmp_path):
     assert "remote-only" not in local.stdout + local.stderr
     assert store.get_task(task_id)["status"] == "queued"
 
-    run_burst_worker(localtask_home)
-    row = store.get_task(task_id)
-    log = console(store, task_id)
-    assert row["status"] == "completed", (row["status_reason"], log)
+    row, log = run_to_completion(localtask_home, task_id)
     assert "remote-only 42" in log
     assert len(store.find_tasks(project="remote")) == 1
 
@@ -920,10 +903,7 @@ def test_script_run_through_a_symlinked_folder_runs_the_rebuilt_checkout(localta
     write(repo / "job.py", SYMLINKED.replace("recorded version", "edited after recording"))
 
     clone = clone_and_enqueue(task_id)
-    run_burst_worker(localtask_home)
-    row = store.get_task(clone.id)
-    log = console(store, clone.id)
-    assert row["status"] == "completed", (row["status_reason"], log)
+    row, log = run_to_completion(localtask_home, clone.id)
     assert results(log) == ["recorded version"]
 
 
@@ -1005,10 +985,7 @@ def test_repository_path_with_config_special_characters(localtask_home, tmp_path
     task_id = recorded_id(run_script(repo / "job.py", home=localtask_home))
     assert store.get_task(task_id)["script"]["repository"] == str(repo)
     clone = clone_and_enqueue(task_id)
-    run_burst_worker(localtask_home)
-    row = store.get_task(clone.id)
-    log = console(store, clone.id)
-    assert row["status"] == "completed", (row["status_reason"], log)
+    row, log = run_to_completion(localtask_home, clone.id)
     assert results(log) == ["ran"]
 
 
