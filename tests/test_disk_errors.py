@@ -290,15 +290,21 @@ def cli(*args: str, home: Path) -> subprocess.CompletedProcess:
     return proc
 
 
-def test_worker_task_that_runs_out_of_room_ends_failed_with_the_cause(room, tmp_path):
-    kind, home = room
-    repo = make_repo(tmp_path / "repo", {"train.py": TASK_SCRIPT})
-    recorded = subprocess.run([sys.executable, "train.py"], cwd=repo, env=child_env(home, ROOM=kind),
+def record_and_queue_a_clone(tmp_path, home, script: str, room: str) -> str:
+    """Record ``script`` as train.py in a new repository, clone it onto the default queue with
+    the CLI; returns the clone's id."""
+    repo = make_repo(tmp_path / "repo", {"train.py": script})
+    recorded = subprocess.run([sys.executable, "train.py"], cwd=repo, env=child_env(home, ROOM=room),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
     assert recorded.returncode == 0, recorded.stderr
     original = query(home, "SELECT id FROM tasks")[0][0]
     out = cli("clone", original, "--queue", "default", home=home).stdout
-    clone_id = re.search(r"Created task ([0-9a-f]{32})", out).group(1)
+    return re.search(r"Created task ([0-9a-f]{32})", out).group(1)
+
+
+def test_worker_task_that_runs_out_of_room_ends_failed_with_the_cause(room, tmp_path):
+    kind, home = room
+    clone_id = record_and_queue_a_clone(tmp_path, home, TASK_SCRIPT, kind)
 
     # Room for the worker's own small commits (the task's end), none for the 2 MB checkpoint.
     log_file = tmp_path / "worker.log"
@@ -338,13 +344,7 @@ def test_worker_on_a_disk_full_to_the_last_byte_ends_and_the_next_run_finds_a_wh
                                                                                          keep_workdirs):
     with small_tmpfs(tmp_path / "fs", "16m") as fs:
         home = fs / "home"
-        repo = make_repo(tmp_path / "repo", {"train.py": LOUD_TASK_SCRIPT})
-        recorded = subprocess.run([sys.executable, "train.py"], cwd=repo, env=child_env(home, ROOM="tmpfs"),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
-        assert recorded.returncode == 0, recorded.stderr
-        original = query(home, "SELECT id FROM tasks")[0][0]
-        out = cli("clone", original, "--queue", "default", home=home).stdout
-        clone_id = re.search(r"Created task ([0-9a-f]{32})", out).group(1)
+        clone_id = record_and_queue_a_clone(tmp_path, home, LOUD_TASK_SCRIPT, "tmpfs")
 
         log_file = tmp_path / "worker.log"
         keep = ["--keep-workdirs"] if keep_workdirs else []
