@@ -404,7 +404,7 @@ def params(ctx, task_id, sets, force, as_json):
     task = _get_task(ctx, task_id)
     if sets:
         new = _new_params(task, list(sets))
-        task.update_parameters(sets, __force=force)
+        task.edit_parameters(sets, force=force)
         _note_new_params(task.id, new)
         if not as_json:
             _print_set(_store(ctx), task.id, list(sets))

@@ -518,13 +518,18 @@ class Task:
         use :meth:`update_parameters` to change some). A value for an existing parameter must fit
         its type (a string is parsed as that type). Only a draft can be edited, unless this
         process runs the task. Raises ParameterError / IllegalTransitionError."""
-        force = bool(kwargs.pop("__force", False))
-        self._replace_params(self._flat(args, kwargs), force=force)
+        self._replace_params(self._flat(args, kwargs))
 
     def update_parameters(self, *args: Mapping[str, Any], **kwargs: Any) -> None:
         """Set the given flat ``{'Section/name': value}`` parameters, keeping the others."""
-        force = bool(kwargs.pop("__force", False))
-        self._replace_params(self._flat(args, kwargs), force=force, update=True)
+        self._replace_params(self._flat(args, kwargs), update=True)
+
+    def edit_parameters(self, values: Mapping[str, Any], *, replace: bool = False,
+                        force: bool = False) -> None:
+        """Set the flat ``{'Section/name': value}`` parameters given (all of them with
+        ``replace``); ``force`` edits a task that is not a draft (never a published one).
+        Raises ParameterError / IllegalTransitionError."""
+        self._replace_params(dict(values), force=force, update=not replace)
 
     def set_parameter(self, name: str, value: Any, description: str | None = None,
                       value_type: Any = None, force: bool = False) -> None:
