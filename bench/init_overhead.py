@@ -151,7 +151,7 @@ def main() -> int:
                 B.run_limited(runs[label][0], cwd=repo, env=runs[label][1], timeout=300)
 
         times: dict[str, list[float | None]] = {k: [None] * rounds for k in runs}
-        hung: dict[str, int] = {k: 0 for k in runs}
+        hung: dict[str, int] = dict.fromkeys(runs, 0)
         last_out: dict[str, str] = {}
         for i, _ in B.rotations(cheap, rounds):
             names = list(runs) if i < comp_rounds else cheap

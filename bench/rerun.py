@@ -101,7 +101,7 @@ def main() -> int:
         B.progress(f"{NAME}: first rebuild (clones the mirror)")
         first_rebuild, run_dir = rebuild()
         if (run_dir / CHANGED).read_text() != (repo / CHANGED).read_text() or not (run_dir / UNTRACKED).exists():
-            raise B.BenchError(f"the rebuilt working copy lacks the recorded change:\n" + "\n".join(messages))
+            raise B.BenchError("the rebuilt working copy lacks the recorded change:\n" + "\n".join(messages))
         rebuilt_files = sum(1 for p in run_dir.rglob("*") if p.is_file() and ".git" not in p.parts)
         runner.remove_workdir(run_dir)
         for i, order in B.rotations(["rebuild", "copy"], pairs):

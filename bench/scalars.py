@@ -216,7 +216,7 @@ def main() -> int:
             loops.clear()
 
         times = {k: [None] * pairs for k in sides}
-        hung = {k: 0 for k in sides}
+        hung = dict.fromkeys(sides, 0)
         for i, _ in B.rotations([LT, FLOOR], pairs):
             names = list(sides) if i < comp_rounds else [LT, FLOOR]
             order = [names[(i + j) % len(names)] for j in range(len(names))]

@@ -20,7 +20,6 @@ from .folders import make_dirs, precreate_shared_file
 from . import status as status_rules
 from .exceptions import (
     AmbiguousTaskIdError,
-    QueueError,
     StoreCorruptError,
     StoreError,
     StoreFullError,

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from localtask import Store, Task, TaskStatus
@@ -278,7 +278,7 @@ def test_set_parameters_round_trip_or_parameter_error(box, params):
     for full, value in params.items():
         expected[full_param_name(full)] = value
     got = task.get_parameters()
-    assert list(sorted(got)) == sorted(expected)
+    assert sorted(got) == sorted(expected)
     for full, value in expected.items():
         assert same(got[full], value), (full, got[full], value)
 
@@ -535,7 +535,7 @@ def test_report_scalar_keeps_or_refuses_a_point_and_never_loses_the_batch(box, t
 
 
 # --------------------------------------------------------------------------- CLI
-def invoke(*args) -> "click.testing.Result":
+def invoke(*args) -> "Result":
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 

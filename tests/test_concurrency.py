@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -185,4 +184,4 @@ def test_enqueuers_and_workers_run_every_task_exactly_once(tmp_path, mode):
     assert store.pending(list(QUEUES)) == 0
     assert store.integrity_check() == "ok"
     check_store_consistent(home)
-    assert [w for w in store.list_workers()] == []
+    assert store.list_workers() == []

@@ -161,7 +161,6 @@ def test_argparse_edited_args_keep_their_types(localtask_home, tmp_path, init_fi
 
 
 def test_connect_dict_of_every_type_edited_on_clone(localtask_home, tmp_path):
-    store = Store.open(localtask_home)
     body = """
         from localtask import Task
 
