@@ -56,6 +56,13 @@ STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "plot.js": "text/javascript; charset=utf-8",
+    "dom.js": "text/javascript; charset=utf-8",
+    "api.js": "text/javascript; charset=utf-8",
+    "dialogs.js": "text/javascript; charset=utf-8",
+    "view-projects.js": "text/javascript; charset=utf-8",
+    "view-tasks.js": "text/javascript; charset=utf-8",
+    "view-task.js": "text/javascript; charset=utf-8",
+    "view-compare.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 TOKEN_HEADER = "x-localtask-token"

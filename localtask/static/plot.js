@@ -3,9 +3,7 @@
 
    LinePlot.render(container, {title, lines: [{name, x: [...], y: [...]}]}) -> svg element
 */
-"use strict";
-
-const LinePlot = (() => {
+export const LinePlot = (() => {
   const NS = "http://www.w3.org/2000/svg";
   const COLORS = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a7d8c",
                   "#57606a", "#e16f24", "#4d2d00"];
