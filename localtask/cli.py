@@ -61,6 +61,8 @@ def _fmt_time(ts: float | None) -> str:
 
 def _fmt_duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)

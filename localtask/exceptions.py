@@ -34,7 +34,18 @@ class AmbiguousTaskIdError(TaskNotFoundError):
 
 
 class IllegalTransitionError(LocaltaskError):
-    """The task's status does not allow the requested operation."""
+    """The task's status does not allow the requested operation.
+
+    Fields: ``task_id``, ``status``, ``operation``, ``allowed`` (sorted status names) and
+    ``forceable`` (whether ``force=True`` would do it), so callers write their own hints.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None, status: str | None = None,
+                 operation: str | None = None, allowed: tuple[str, ...] = (), forceable: bool = False,
+                 reason: str | None = None):
+        super().__init__(message)
+        self.task_id, self.status, self.operation = task_id, status, operation
+        self.allowed, self.forceable, self.reason = tuple(allowed), forceable, reason
 
 
 class ParameterError(LocaltaskError):

@@ -597,3 +597,16 @@ def test_console_script(store):
     proc = subprocess.run([str(script), "--home", str(store.home), "log", store.ids["run1"][:8]],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("epoch 0\n")
+
+
+def test_fmt_duration_under_a_second_in_ms():
+    assert cli_module._fmt_duration(0.34) == "340 ms"
+    assert cli_module._fmt_duration(0.0) == "0 ms"
+    assert cli_module._fmt_duration(61) == "1m01s"
+
+
+def test_python_m_localtask(localtask_home):
+    out = subprocess.run([sys.executable, "-m", "localtask", "--help"], check=False,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Usage:" in out.stdout and "clone" in out.stdout
