@@ -142,6 +142,23 @@ def _new_params(task, names: list[str]) -> list[str]:
     return [full for full in full_names if full not in existing]
 
 
+def _refuse_new_params(task, new: list[str]) -> None:
+    """Refuse parameter names the task does not have (a typo), naming the close matches."""
+    import difflib
+
+    if not new:
+        return
+    existing = list(task.get_parameters())
+    parts = []
+    for full in new:
+        close = difflib.get_close_matches(full, existing, n=3, cutoff=0.8)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        parts.append(f"{full}{hint}")
+    noun = "parameter" if len(new) == 1 else "parameters"
+    raise click.ClickException(f"task {_short(task.id)}\u2026 has no {noun} {', '.join(parts)} "
+                               "(--new adds it)")
+
+
 def _note_new_params(task_id: str, new: list[str]) -> None:
     for full in new:
         click.echo(f"Note: {full} is a new parameter of task {_short(task_id)} "
@@ -399,13 +416,17 @@ def show(ctx, task_id, as_json):
               help="Set a parameter (repeatable); the value is parsed as the parameter's type.")
 @click.option("--force", is_flag=True,
               help="With --set: edit a task that is not a draft (never a published one).")
+@click.option("--new", "allow_new", is_flag=True,
+              help="With --set: allow adding a parameter the task does not have (else refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print the parameters as JSON.")
 @click.pass_context
-def params(ctx, task_id, sets, force, as_json):
+def params(ctx, task_id, sets, force, allow_new, as_json):
     """Print a task's typed parameters, or change them with --set."""
     task = _get_task(ctx, task_id)
     if sets:
         new = _new_params(task, list(sets))
+        if not allow_new:
+            _refuse_new_params(task, new)
         task.edit_parameters(sets, force=force)
         _note_new_params(task.id, new)
         if not as_json:
@@ -550,9 +571,11 @@ def workers(ctx, as_json):
 @click.option("--set-parent", is_flag=True, help="Make the original itself the clone's parent.")
 @click.option("--set", "sets", multiple=True, metavar="SECTION/NAME=VALUE", callback=_parse_sets,
               help="Set a parameter of the clone (repeatable); the value is parsed as the parameter's type.")
+@click.option("--new", "allow_new", is_flag=True,
+              help="With --set: allow adding a parameter the task does not have (else refused).")
 @click.option("--queue", help="Enqueue the clone on this queue.")
 @click.pass_context
-def clone(ctx, task_id, name, project, comment, parent_id, set_parent, sets, queue):
+def clone(ctx, task_id, name, project, comment, parent_id, set_parent, sets, allow_new, queue):
     """Copy a task into a new draft, optionally edited and enqueued.
 
     The clone gets the configuration (code, environment, parameters, configuration objects)
@@ -566,6 +589,8 @@ def clone(ctx, task_id, name, project, comment, parent_id, set_parent, sets, que
     if queue is not None:
         check_queue_name(queue)
     source = _get_task(ctx, task_id)
+    if sets and not allow_new:
+        _refuse_new_params(source, _new_params(source, list(sets)))
     parent = source if set_parent else (_get_task(ctx, parent_id) if parent_id else None)
     task = Task.clone(source, name=name, comment=comment, parent=parent, project=project,
                       home=_home(ctx))

@@ -574,7 +574,7 @@ def test_cli_any_task_id_is_an_error_line(box, command, task_id):
 def test_cli_params_set_any_string(box, item):
     task = draft(box.store)
     task.set_parameters({"General/epochs": 3})
-    result = invoke("--home", box.home, "params", task.id, f"--set={item}")
+    result = invoke("--home", box.home, "params", task.id, "--new", f"--set={item}")
     name, sep, value = item.partition("=")
     name = name.strip()
     if not sep or not name:
@@ -598,7 +598,7 @@ def test_cli_params_set_any_string(box, item):
 @given(option=st.sampled_from(["--name", "--project", "--comment", "--queue", "--parent"]), value=ANY_TEXT)
 def test_cli_clone_with_any_option_value(box, option, value):
     before = box.store.count_tasks()
-    result = invoke("--home", box.home, "clone", box.source.id, f"{option}={value}")
+    result = invoke("--home", box.home, "clone", box.source.id, "--new", f"{option}={value}")
     parent = box.source.id  # the default parent (the source has none); an empty --parent is none
     if option == "--parent":
         key = value.strip().lower()
@@ -761,9 +761,9 @@ def test_the_console_script_prints_error_lines_for_bad_input(tmp_path):
     cases = [
         ([b"show", b"zz"], b"Error: 'zz' is not a task id"),
         ([b"clone", task.id.encode(), b"--name=\xff\xfe"], b"Error: Invalid task name"),
-        ([b"params", task.id.encode(), b"--set", b"General/x=caf\xe9"],
+        ([b"params", task.id.encode(), b"--new", b"--set", b"General/x=caf\xe9"],
          b"Error: Parameter General/x holds text that is not valid Unicode"),
-        ([b"params", task.id.encode(), b"--set", b"\xff=1"], b"Error: Invalid parameter name"),
+        ([b"params", task.id.encode(), b"--new", b"--set", b"\xff=1"], b"Error: Invalid parameter name"),
         ([b"list", b"--project=\xff"], b"Error: Cannot store or look up"),
         ([b"enqueue", task.id.encode(), b"--priority", b"99999999999999999999"], b"Error: Invalid priority"),
         ([b"enqueue", task.id.encode(), b"--queue", b"../../etc"], b"Error: Invalid queue name"),

@@ -212,7 +212,7 @@ def test_clone_set_keeps_types(store):
 
 
 def test_clone_set_int_to_float_and_new_parameter(store):
-    result = run("clone", store.ids["run1"], "--set", "General/lr=2", "--set", "General/extra=7")
+    result = run("clone", store.ids["run1"], "--set", "General/lr=2", "--set", "General/extra=7", "--new")
     new = re.search(r"Created task ([0-9a-f]{32})", result.stdout).group(1)
     assert "Set General/lr = 2.0 (float)" in result.stdout.splitlines()
     assert "General/extra is a new parameter" in result.stderr
@@ -599,14 +599,32 @@ def test_console_script(store):
     assert proc.returncode == 0 and proc.stdout.startswith("epoch 0\n")
 
 
+def test_set_unknown_parameter_refused_with_close_matches(store):
+    before = store.count_tasks()
+    src = store.ids["run1"]
+    result = CliRunner().invoke(cli, ["clone", src, "--set", "General/lrr=0.5"])
+    assert result.exit_code == 1
+    assert (f"Error: task {src[:8]}\u2026 has no parameter General/lrr; did you mean General/lr? "
+            "(--new adds it)") in result.stderr
+    assert store.count_tasks() == before
+    draft = clone_of(store)
+    result = CliRunner().invoke(cli, ["params", draft, "--set", "General/lrr=0.5"])
+    assert result.exit_code == 1
+    assert "did you mean General/lr?" in result.stderr
+    assert "General/lrr" not in Task.get_task(draft).get_parameters()
+    result = run("params", draft, "--set", "General/lrr=0.5", "--new")
+    assert "General/lrr is a new parameter" in result.stderr
+    assert Task.get_task(draft).get_parameters()["General/lrr"] == "0.5"
+
+
 def test_fmt_duration_under_a_second_in_ms():
     assert cli_module._fmt_duration(0.34) == "340 ms"
     assert cli_module._fmt_duration(0.0) == "0 ms"
+    assert cli_module._fmt_duration(5.25) == "5.2s" or cli_module._fmt_duration(5.25) == "5.3s"
     assert cli_module._fmt_duration(61) == "1m01s"
 
 
 def test_python_m_localtask(localtask_home):
-    out = subprocess.run([sys.executable, "-m", "localtask", "--help"], check=False,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "localtask", "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "Usage:" in out.stdout and "clone" in out.stdout
