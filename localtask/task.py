@@ -17,7 +17,7 @@ from ._logging import get_logger
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger, scalars_as_dict
 from .status import TaskStatus
-from .store import Store
+from .store import Store, resolve_home
 
 log = get_logger("localtask.task")
 
@@ -184,6 +184,7 @@ class Task:
         else:
             store = Store.open(home)
             task = cls._create_recorded(store, project_name, task_name, task_type, tags)
+            task._announce()
         cls._current = task
         task._install_hooks(auto_connect_streams and not task._attached)
         if argparse_hook.pending is not None and auto_connect_arg_parser:
@@ -191,6 +192,25 @@ class Task:
             argparse_hook.pending = None
             task._record_args(values, helps)
         return task
+
+    def _announce(self) -> None:
+        """One line on stderr naming the new task, its store and how to see it (ClearML prints
+        one too); written before the console tee starts, so the task's console stays the
+        script's own output. Silenced by ``LOCALTASK_QUIET=1``."""
+        if os.environ.get("LOCALTASK_QUIET", "").strip() not in ("", "0"):
+            return
+        home = self._store.home
+        where = ""
+        if home != resolve_home():
+            import shlex
+
+            where = f"--home {shlex.quote(str(home))} "
+        try:
+            sys.stderr.write(f"localtask: task {self.id} recorded in {home} "
+                             f"(see it: localtask {where}show {self.id[:8]})\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # no usable stderr (closed, detached): say nothing
+            pass
 
     @classmethod
     def _create_recorded(cls, store: Store, project_name, task_name, task_type, tags) -> "Task":

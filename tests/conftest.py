@@ -17,7 +17,7 @@ import pytest
 pytest_plugins = ["pytester"]
 
 #: environment variables that would make a test depend on the machine it runs on.
-_LEAKY_ENV = ("LOCALTASK_TASK_ID", "LOCALTASK_SHARED", "LOCALTASK_BUSY_TIMEOUT", "GIT_DIR",
+_LEAKY_ENV = ("LOCALTASK_TASK_ID", "LOCALTASK_SHARED", "LOCALTASK_BUSY_TIMEOUT", "LOCALTASK_QUIET", "GIT_DIR",
               "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_EXTERNAL_DIFF")
 
 

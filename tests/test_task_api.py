@@ -698,3 +698,35 @@ def test_execute_remotely_with_clone_stops_the_original(localtask_home, tmp_path
     assert clone.get_parameters() == original.get_parameters() == {"Args/epochs": 3, "General/lr": 0.1}
     assert clone.parent == original.id
     assert clone.name == "remote"
+
+
+def test_init_prints_one_line_naming_the_task_the_store_and_the_command(localtask_home, make_repo):
+    script = write_script(make_repo / "train.py", INIT_SCRIPT)
+    proc = run_script(script, home=localtask_home)
+    task_id = task_id_of(proc)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("localtask: task ")]
+    assert lines == [f"localtask: task {task_id} recorded in {localtask_home} "
+                     f"(see it: localtask show {task_id[:8]})"]
+    # written before the console tee: the task's console is the script's own output
+    console = Task.get_task(task_id).get_reported_console_output()[0]
+    assert "recorded in" not in console and f"TASK_ID={task_id}" in console
+
+
+def test_init_line_names_a_store_that_is_not_the_default(localtask_home, make_repo, tmp_path):
+    other = tmp_path / "other store"
+    script = write_script(make_repo / "train.py", """
+        import sys
+        from localtask import Task
+        task = Task.init(project_name="proj", task_name="run", home=sys.argv[1])
+        print("TASK_ID=" + task.id)
+        """)
+    proc = run_script(script, str(other), home=localtask_home)
+    task_id = task_id_of(proc)
+    assert f"(see it: localtask --home '{other}' show {task_id[:8]})" in proc.stderr
+
+
+def test_init_line_silenced_by_localtask_quiet(localtask_home, make_repo):
+    script = write_script(make_repo / "train.py", INIT_SCRIPT)
+    proc = run_script(script, home=localtask_home, env={"LOCALTASK_QUIET": "1"})
+    task_id_of(proc)
+    assert "recorded in" not in proc.stderr
