@@ -23,18 +23,18 @@ task.get_logger().report_scalar("result", "value", result, 0)
 '''
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=localtask demo", "-c", "user.email=demo@localtask.invalid",
-                    *args], cwd=repo, check=True, stdout=subprocess.DEVNULL)
-
-
 def _make_repo(home: Path) -> Path:
+    """A new repository with the toy script committed, then edited (left uncommitted)."""
+    import git  # GitPython: off the hot path, and shorter than driving the git CLI here
+
     repo = home / "demo" / f"toy-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     repo.mkdir(parents=True)
-    _git(repo, "init", "-q")
+    git_repo = git.Repo.init(repo)
     (repo / "toy_base_task.py").write_text(TOY.replace("{SUFFIX}", ""))
-    _git(repo, "add", "toy_base_task.py")
-    _git(repo, "commit", "-q", "-m", "toy base task")
+    git_repo.index.add(["toy_base_task.py"])
+    who = git.Actor("localtask demo", "demo@localtask.invalid")
+    git_repo.index.commit("toy base task", author=who, committer=who)
+    git_repo.close()
     # An uncommitted edit: the clone's run must reproduce it, not just the commit.
     (repo / "toy_base_task.py").write_text(TOY.replace("{SUFFIX}", " (uncommitted edit)"))
     return repo
@@ -49,7 +49,7 @@ def main(home: str | os.PathLike | None = None) -> int:
     print(f"store: {store.home}")
     repo = _make_repo(store.home)
     print(f"1. wrote {repo / 'toy_base_task.py'} in a new git repository (one uncommitted edit)")
-    env = dict(os.environ, LOCALTASK_HOME=str(store.home))
+    env = dict(os.environ, LOCALTASK_HOME=str(store.home), LOCALTASK_QUIET="1")  # step 3 names the ids
     env.pop("LOCALTASK_TASK_ID", None)
     run = subprocess.run([sys.executable, "toy_base_task.py"], cwd=repo, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
