@@ -11,14 +11,14 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .folders import make_dirs
-from . import environment as env_mod, runner
+from . import runner
+from .executors import make_environment
 from .exceptions import LocaltaskError, RunError, StoreError
 from .queue import Waker, check_queue_name
 from .status import TaskStatus
@@ -39,7 +39,53 @@ class Run:
     abort_reason: str | None = None
     term_sent: float | None = None
     killed: bool = False
+    workdir: Path | None = None
     stderr_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=STDERR_TAIL))
+
+
+class _ConsoleLog:
+    """A task's console log, written line by line from several threads; it never raises."""
+
+    def __init__(self, task_id: str, path: Path):
+        self.task_id, self.path = task_id, path
+        self.error: list[BaseException] = []
+        self.done = False
+        self._lock = threading.Lock()
+        try:
+            make_dirs(path.parent)
+            self._out = open(path, "a", buffering=1, encoding="utf-8", errors="replace")
+        except OSError as exc:
+            self.error.append(exc)
+            log.warning("task %s: cannot write its console log %s: %s; the run goes on without it",
+                        task_id, path, exc.strerror or exc)
+            self._out = open(os.devnull, "w")
+
+    def say(self, text: str) -> None:
+        """Append one line."""
+        # A console log that cannot be written (disk full) must not stop the output pumps
+        # (the task would block on a full pipe) nor the recording of the task's end.
+        with self._lock:
+            if self.error or self.done:
+                return
+            try:
+                self._out.write(text.rstrip("\n") + "\n")
+            except (OSError, ValueError) as exc:
+                self.error.append(exc)
+                log.warning("task %s: cannot write its console log %s: %s; the run goes on, "
+                            "its console is incomplete", self.task_id, self.path,
+                            getattr(exc, "strerror", None) or exc)
+
+    def let_go(self) -> None:
+        """Write nothing more (a process outside the task's group still holds its output)."""
+        with self._lock:
+            self.done = True
+
+    def close(self) -> None:
+        """Close the file."""
+        try:
+            self._out.close()
+        except OSError:
+            pass
 
 
 class Worker:
@@ -59,13 +105,13 @@ class Worker:
         self.queues = [check_queue_name(q) for q in (queues or ["default"])]
         if slots < 1:
             raise LocaltaskError(f"slots must be at least 1 (got {slots}).")
-        if env not in ("current", "venv"):
-            raise LocaltaskError(f"env must be 'current' or 'venv' (got {env!r}).")
+        wheels = str(Path(wheels).absolute()) if wheels else None
+        self.environment = make_environment(env, wheels)  # the strategy (localtask.executors)
         self.slots = int(slots)
         self.host = os.uname().nodename
         self.name = name or f"{self.host}:{os.getpid()}"
         self.env = env
-        self.wheels = str(Path(wheels).absolute()) if wheels else None
+        self.wheels = wheels
         self.burst = burst
         self.keep_workdirs = keep_workdirs
         self.requeue_lost = requeue_lost
@@ -231,90 +277,22 @@ class Worker:
 
     # ------------------------------------------------------------------ running one task
     def _execute(self, run: Run, row: dict) -> None:
+        """Run one task through its phases and record its end, whatever happens."""
         task_id = row["id"]
-        console = self.store.console_path(task_id)
-        console_error: list[OSError] = []
-        try:
-            make_dirs(console.parent)
-            out = open(console, "a", buffering=1, encoding="utf-8", errors="replace")
-        except OSError as exc:
-            console_error.append(exc)
-            log.warning("task %s: cannot write its console log %s: %s; the run goes on without it",
-                        task_id, console, exc.strerror or exc)
-            out = open(os.devnull, "w")
-        out_lock = threading.Lock()
-
-        output_done: list[bool] = []
-
-        def say(text: str) -> None:
-            # A console log that cannot be written (disk full) must not stop the output pumps
-            # (the task would block on a full pipe) nor the recording of the task's end.
-            with out_lock:
-                if console_error or output_done:
-                    return
-                try:
-                    out.write(text.rstrip("\n") + "\n")
-                except (OSError, ValueError) as exc:
-                    console_error.append(exc)
-                    log.warning("task %s: cannot write its console log %s: %s; the run goes on, "
-                                "its console is incomplete", task_id, console, getattr(exc, "strerror", None) or exc)
-
-        workdir = None
+        console = self._open_console(task_id)
+        say = console.say
         status, reason = TaskStatus.failed, ""
         began = time.monotonic()
         log.info("task %s %r: started", task_id, row.get("name"))
         try:
             say(f"localtask: worker {self.name} runs task {task_id}")
-            script = row["script"]
-            workdir = runner.make_workdir(self.store, task_id)
-            run_dir = runner.rebuild(self.store, task_id, script, workdir, say)
-            if run.abort_reason:  # aborted while the code was rebuilt: no environment build
-                raise RunError(run.abort_reason)
-            if self.env == "venv":
-                python = env_mod.ensure_venv(self.store, row["environment"], say, self.wheels)
-            else:
-                python = sys.executable
-                env_mod.check_current(row["environment"], say, self.store.cache_dir)
-            cmd = runner.command(python, script, workdir)
-            env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
-                       LOCALTASK_WORKER_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
-            if run.abort_reason:
-                raise RunError(run.abort_reason)
-            proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            run.process = proc
-            if run.abort_reason:  # aborted while we were starting it
-                self._abort(run, run.abort_reason)
-            self.store.set_task_pid(task_id, proc.pid)
-            readers = [threading.Thread(target=self._pump, args=(proc.stdout, say, None), daemon=True),
-                       threading.Thread(target=self._pump, args=(proc.stderr, say, run.stderr_tail), daemon=True)]
-            for reader in readers:
-                reader.start()
-            code = proc.wait()
-            for reader in readers:
-                reader.join(timeout=1)
-            # The run is over: what it left in its group goes too (a child that ignored SIGTERM
-            # after an abort, a forgotten helper), or it would keep its GPU and write on.
-            self._signal_group(proc, signal.SIGKILL)
-            if any(reader.is_alive() for reader in readers):
-                say("localtask: ended the processes the task left running")
-                for reader in readers:
-                    reader.join(timeout=2)
-            if any(reader.is_alive() for reader in readers):
-                # A process in a session of its own (a daemon the task started) still holds the
-                # output: waiting for it would keep the task in progress and the slot busy.
-                say("localtask: a process outside the task's group still holds its output; "
-                    "not waiting for it")
-                with out_lock:
-                    output_done.append(True)
-            if run.abort_reason:
-                status, reason = TaskStatus.stopped, run.abort_reason
-            elif code == 0:
-                status = TaskStatus.completed
-            else:
-                what = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-                tail = "\n".join(run.stderr_tail)
-                status, reason = TaskStatus.failed, what + (f"\n{tail}" if tail else "")
+            run_dir = self._prepare_code(run, row, say)
+            self._check_abort(run)  # aborted while the code was rebuilt: no environment build
+            python = self._prepare_environment(row, say)
+            self._check_abort(run)
+            readers = self._spawn(run, row, python, run_dir, say)
+            code = self._wait(run, readers, console)
+            status, reason = self._outcome(run, code)
         except LocaltaskError as exc:
             status = TaskStatus.stopped if run.abort_reason else TaskStatus.failed
             reason = run.abort_reason or str(exc)
@@ -324,26 +302,100 @@ class Worker:
             reason = f"worker error: {type(exc).__name__}: {exc}"
             say(f"localtask: {reason}")
         finally:
-            say(f"localtask: task {task_id} {status.value}" + (f": {reason.splitlines()[0]}" if reason else ""))
-            try:
-                out.close()
-            except OSError:
-                pass
-            # The working copy goes first: on a full disk its space lets the end be recorded.
-            if workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed):
-                runner.remove_workdir(workdir)
-            try:
-                self.store.finish_task(task_id, self.name, status, reason)
-            except LocaltaskError as exc:
-                log.error("task %s: cannot record its end (%s: %s): %s. It stays in progress until a "
-                          "worker finds it lost (this one, named %s, at its next start).", task_id,
-                          status.value, (reason.splitlines() or [""])[0], str(exc).rstrip("."), self.name)
-            log.info("task %s: %s after %.1f s%s", task_id, status.value, time.monotonic() - began,
-                     f" ({reason.splitlines()[0]})" if reason else "")
-            with self._lock:
-                self.running.pop(task_id, None)
-            if self._waker is not None:
-                self._waker.wake()
+            self._record_end(run, console, status, reason, began)
+
+    def _open_console(self, task_id: str) -> _ConsoleLog:
+        """The task's console log, open for appending (a null sink when it cannot be written)."""
+        return _ConsoleLog(task_id, self.store.console_path(task_id))
+
+    def _prepare_code(self, run: Run, row: dict, say) -> Path:
+        """Rebuild the task's code in a fresh working copy; returns the folder to run in."""
+        run.workdir = runner.make_workdir(self.store, run.task_id)
+        return runner.rebuild(self.store, run.task_id, row["script"], run.workdir, say)
+
+    @staticmethod
+    def _check_abort(run: Run) -> None:
+        """Stop between phases when the task was aborted meanwhile."""
+        if run.abort_reason:
+            raise RunError(run.abort_reason)
+
+    def _prepare_environment(self, row: dict, say) -> str:
+        """The Python to run the task with, from the worker's environment strategy."""
+        return self.environment.prepare(self.store, row, say)
+
+    def _spawn(self, run: Run, row: dict, python: str, run_dir: Path, say) -> list[threading.Thread]:
+        """Start the task in a session of its own and pump its output; returns the pumps."""
+        task_id = run.task_id
+        cmd = self.environment.command(python, row["script"], run.workdir)
+        env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
+                   LOCALTASK_WORKER_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
+        self._check_abort(run)
+        proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        run.process = proc
+        if run.abort_reason:  # aborted while we were starting it
+            self._abort(run, run.abort_reason)
+        self.store.set_task_pid(task_id, proc.pid)
+        readers = [threading.Thread(target=self._pump, args=(proc.stdout, say, None), daemon=True),
+                   threading.Thread(target=self._pump, args=(proc.stderr, say, run.stderr_tail), daemon=True)]
+        for reader in readers:
+            reader.start()
+        return readers
+
+    def _wait(self, run: Run, readers: list[threading.Thread], console: _ConsoleLog) -> int:
+        """Wait for the task's exit, end what it left in its group; returns its exit code."""
+        proc = run.process
+        say = console.say
+        code = proc.wait()
+        for reader in readers:
+            reader.join(timeout=1)
+        # The run is over: what it left in its group goes too (a child that ignored SIGTERM
+        # after an abort, a forgotten helper), or it would keep its GPU and write on.
+        self._signal_group(proc, signal.SIGKILL)
+        if any(reader.is_alive() for reader in readers):
+            say("localtask: ended the processes the task left running")
+            for reader in readers:
+                reader.join(timeout=2)
+        if any(reader.is_alive() for reader in readers):
+            # A process in a session of its own (a daemon the task started) still holds the
+            # output: waiting for it would keep the task in progress and the slot busy.
+            say("localtask: a process outside the task's group still holds its output; "
+                "not waiting for it")
+            console.let_go()
+        return code
+
+    @staticmethod
+    def _outcome(run: Run, code: int) -> tuple[TaskStatus, str]:
+        """The task's status and reason from its exit code (stopped when it was aborted)."""
+        if run.abort_reason:
+            return TaskStatus.stopped, run.abort_reason
+        if code == 0:
+            return TaskStatus.completed, ""
+        what = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        tail = "\n".join(run.stderr_tail)
+        return TaskStatus.failed, what + (f"\n{tail}" if tail else "")
+
+    def _record_end(self, run: Run, console: _ConsoleLog, status: TaskStatus, reason: str,
+                    began: float) -> None:
+        """Close the console, remove the working copy, record the end and free the slot."""
+        task_id = run.task_id
+        console.say(f"localtask: task {task_id} {status.value}" + (f": {reason.splitlines()[0]}" if reason else ""))
+        console.close()
+        # The working copy goes first: on a full disk its space lets the end be recorded.
+        if run.workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed):
+            runner.remove_workdir(run.workdir)
+        try:
+            self.store.finish_task(task_id, self.name, status, reason)
+        except LocaltaskError as exc:
+            log.error("task %s: cannot record its end (%s: %s): %s. It stays in progress until a "
+                      "worker finds it lost (this one, named %s, at its next start).", task_id,
+                      status.value, (reason.splitlines() or [""])[0], str(exc).rstrip("."), self.name)
+        log.info("task %s: %s after %.1f s%s", task_id, status.value, time.monotonic() - began,
+                 f" ({reason.splitlines()[0]})" if reason else "")
+        with self._lock:
+            self.running.pop(task_id, None)
+        if self._waker is not None:
+            self._waker.wake()
 
     @staticmethod
     def _pump(stream, say, tail) -> None:
