@@ -36,16 +36,22 @@ class AmbiguousTaskIdError(TaskNotFoundError):
 class IllegalTransitionError(LocaltaskError):
     """The task's status does not allow the requested operation.
 
-    Fields: ``task_id``, ``status``, ``operation``, ``allowed`` (sorted status names) and
-    ``forceable`` (whether ``force=True`` would do it), so callers write their own hints.
+    Fields: ``task_id``, ``status``, ``operation``, ``allowed`` (sorted status names),
+    ``forceable`` (``force=True`` would do it) and ``reason`` (why, when it is not forceable),
+    so each front end writes its own hint after :meth:`summary`.
     """
 
-    def __init__(self, message: str, *, task_id: str | None = None, status: str | None = None,
-                 operation: str | None = None, allowed: tuple[str, ...] = (), forceable: bool = False,
-                 reason: str | None = None):
-        super().__init__(message)
+    def __init__(self, *, task_id: str, status: str, operation: str, allowed: tuple[str, ...],
+                 forceable: bool = False, reason: str | None = None):
         self.task_id, self.status, self.operation = task_id, status, operation
         self.allowed, self.forceable, self.reason = tuple(allowed), forceable, reason
+        hint = "pass force=True (CLI: --force) to do it anyway" if forceable else reason
+        super().__init__(self.summary() + (f"; {hint}" if hint else ""))
+
+    def summary(self) -> str:
+        """The refusal without a hint: what, on which task, its status and what is allowed."""
+        return (f"Cannot {self.operation} task {self.task_id}: it is {self.status} "
+                f"(allowed from: {', '.join(self.allowed)})")
 
 
 class ParameterError(LocaltaskError):

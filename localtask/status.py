@@ -78,15 +78,9 @@ def check(task_id: str, status: str, operation: str, force: bool = False) -> Non
     allowed = ALLOWED_FROM[operation]
     if current in allowed:
         return
-    if force and operation in FORCE_NEVER and current not in FORCE_NEVER[operation]:
+    forceable = operation in FORCE_NEVER and current not in FORCE_NEVER[operation]
+    if force and forceable:
         return
-    names = ", ".join(sorted(s.value for s in allowed))
-    hint = HINTS.get(operation)
-    forceable = not force and operation in FORCE_NEVER and current not in FORCE_NEVER[operation]
-    if forceable:
-        hint = "pass force=True (CLI: --force) to do it anyway"
-    msg = f"Cannot {operation} task {task_id}: it is {current.value} (allowed from: {names})"
-    raise IllegalTransitionError(msg + (f"; {hint}" if hint else ""), task_id=task_id,
-                                 status=current.value, operation=operation,
+    raise IllegalTransitionError(task_id=task_id, status=current.value, operation=operation,
                                  allowed=tuple(sorted(s.value for s in allowed)), forceable=forceable,
                                  reason=HINTS.get(operation))

@@ -257,11 +257,8 @@ class UI:
             except TaskNotFoundError as exc:
                 return _error(str(exc), 404)
             except IllegalTransitionError as exc:  # the page has no force option: no such hint
-                if exc.operation is None:
-                    return _error(str(exc), 409)
-                msg = (f"Cannot {exc.operation} task {exc.task_id}: it is {exc.status} (allowed from: "
-                       f"{', '.join(exc.allowed)})")
-                return _error(msg + (f"; {exc.reason}" if exc.reason and not exc.forceable else "."), 409)
+                hint = f"; {exc.reason}" if exc.reason and not exc.forceable else "."
+                return _error(exc.summary() + hint, 409)
             except LocaltaskError as exc:
                 return _error(str(exc), 400)
             except Exception as exc:  # a bug: say so in the page rather than fail silently
