@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
-from .exceptions import LocaltaskError
+from .exceptions import IllegalTransitionError, LocaltaskError
 from .status import TaskStatus
+from .task_view import parameter_rows, task_view
 
 #: seconds between two looks at the console log and the status in ``log --follow``.
 FOLLOW_INTERVAL = 0.2
@@ -28,8 +29,20 @@ class LocaltaskGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except IllegalTransitionError as exc:
+            raise click.ClickException(self._refusal(ctx, exc)) from None
         except LocaltaskError as exc:
             raise click.ClickException(str(exc)) from None
+
+    def _refusal(self, ctx: click.Context, exc: IllegalTransitionError) -> str:
+        """The refusal with the hint this command can act on: ``--force`` only where it exists."""
+        command = self.get_command(ctx, ctx.invoked_subcommand or "")
+        has_force = command is not None and any(p.name == "force" for p in command.params)
+        if exc.forceable:
+            hint = "pass --force to do it anyway" if has_force else "the Python API can force it"
+        else:
+            hint = exc.reason
+        return exc.summary() + (f"; {hint}" if hint else "")
 
 
 # --------------------------------------------------------------------- helpers
@@ -109,14 +122,6 @@ def _parse_sets(ctx: click.Context, param: click.Parameter, values: tuple[str, .
                                      ctx=ctx, param=param)
         parsed[name.strip()] = value
     return parsed
-
-
-def _params_view(rows: list[dict]) -> dict[str, dict[str, Any]]:
-    """Store parameter rows as ``{'Section/name': {value, type, description}}``."""
-    from .params import decode
-
-    return {f"{r['section']}/{r['name']}": {"value": decode(r["value"], r["type"]), "type": r["type"],
-                                            "description": r["description"]} for r in rows}
 
 
 def _param_line(full: str, raw_value: str, kind: str) -> str:
@@ -251,46 +256,19 @@ def list_(ctx, project, statuses, tags, name_contains, limit, as_json):
          for r in rows])
 
 
-def _show_data(store, task_id: str) -> dict[str, Any]:
-    row = store.get_task(task_id)
-    try:
-        code = store.get_code(task_id) or b""
-        code_error = None
-    except OSError as exc:
-        code, code_error = b"", f"its file is unreadable ({exc.strerror or exc})"
-    script = row["script"]
-    if script.get("kind") == "git":
-        from .capture import diff_files
-
-        code_info = {"kind": "diff", "size": len(code), "files": diff_files(code)}
-    else:
-        code_info = {"kind": "snapshot" if code else "none", "size": len(code),
-                     "files": list(script.get("files", []))}
-    if code_error:
-        code_info["error"] = code_error
-    configurations = []
-    for conf in store.get_configurations(task_id):
-        value = json.loads(conf["value"]) if conf["kind"] == "dict" else conf["value"]
-        configurations.append({"name": conf["name"], "kind": conf["kind"], "value": value,
-                               "description": conf["description"]})
-    console = store.console_path(task_id)
-    artifacts = [{"name": a["name"], "type": a["kind"], "filename": a["filename"], "size": a["size"],
-                  "sha256": a["sha256"], "created": a["created"], "metadata": a["meta"]}
-                 for a in store.get_artifacts(task_id)]
-    return {
-        **{k: v for k, v in row.items() if k not in ("code_ref", "seq")},
-        "code": code_info,
-        "parameters": _params_view(store.get_parameters(task_id)),
-        "configurations": configurations,
-        "outputs": {
-            "scalars": store.count_scalars(task_id),
-            "artifacts": artifacts,
-            "console_log": {"path": str(console), "size": console.stat().st_size if console.exists() else 0},
-        },
-    }
+def _params_json(parameters: list[dict]) -> dict[str, dict[str, Any]]:
+    """Parameter rows of a task view keyed by full name: ``{'Args/lr': {value, type, description}}``."""
+    return {p["key"]: {"value": p["value"], "type": p["type"], "description": p["description"]}
+            for p in parameters}
 
 
-def _print_show(data: dict[str, Any], raw_params: list[dict]) -> None:
+def _show_json(view: dict[str, Any]) -> dict[str, Any]:
+    return {**view, "parameters": _params_json(view["parameters"]),
+            "configurations": [{k: c[k] for k in ("name", "kind", "value", "description")}
+                               for c in view["configurations"]]}
+
+
+def _print_show(data: dict[str, Any]) -> None:
     def field(label: str, value: Any, indent: int = 0) -> None:
         click.echo(f"{' ' * indent}{label + ':':<{14 - indent}} {value}")
 
@@ -376,9 +354,9 @@ def _print_show(data: dict[str, Any], raw_params: list[dict]) -> None:
             line += f" ({pkg['url']})"
         click.echo(f"    {line}")
 
-    click.echo(f"Parameters ({len(raw_params)}):")
-    for r in raw_params:
-        click.echo(f"  {_param_line(r['section'] + '/' + r['name'], r['value'], r['type'])}")
+    click.echo(f"Parameters ({len(data['parameters'])}):")
+    for p in data["parameters"]:
+        click.echo(f"  {_param_line(p['key'], p['text'], p['type'])}")
     names = [f"{c['name']} ({c['kind']})" for c in data["configurations"]]
     click.echo(f"Configuration objects ({len(names)}){':' if names else ''} {', '.join(names)}".rstrip())
 
@@ -403,11 +381,11 @@ def show(ctx, task_id, as_json):
     """
     store = _store(ctx)
     full_id = store.resolve_id(task_id)
-    data = _show_data(store, full_id)
+    view = task_view(store, full_id)
     if as_json:
-        _print_json(data)
+        _print_json(_show_json(view))
     else:
-        _print_show(data, store.get_parameters(full_id))
+        _print_show(view)
 
 
 @cli.command()
@@ -434,7 +412,7 @@ def params(ctx, task_id, sets, force, allow_new, as_json):
             return
     rows = _store(ctx).get_parameters(task.id)
     if as_json:
-        _print_json(_params_view(rows))
+        _print_json(_params_json(parameter_rows(rows)))
     elif not rows:
         click.echo(f"Task {_short(task.id)} has no parameters.", err=True)
     else:

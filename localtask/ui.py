@@ -36,6 +36,7 @@ from .exceptions import IllegalTransitionError, LocaltaskError, ParameterError, 
 from .logger import scalars_as_dict
 from .status import TaskStatus
 from .store import Store
+from .task_view import allowed_actions, parameter_rows, task_view
 
 try:
     from starlette.applications import Starlette
@@ -74,7 +75,6 @@ MAX_DIFF_BYTES = 2 * 1024 * 1024
 CONSOLE_CHUNK = 512 * 1024
 MAX_POINTS = 2000
 #: operations the page offers, checked with the status rules (clone is always allowed).
-OPERATIONS = ("enqueue", "dequeue", "abort", "publish", "reset", "delete", "edit")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
                                "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
@@ -136,28 +136,6 @@ def _text_field(body: dict, key: str) -> str:
     if not isinstance(value, str):
         raise LocaltaskError(f"The field {key!r} must be text, not {type(value).__name__}.")
     return value
-
-
-def allowed_actions(task_id: str, status: str) -> dict[str, str | None]:
-    """``{operation: None if allowed, else the reason}`` from the one table of status rules."""
-    out: dict[str, str | None] = {"clone": None}
-    current = TaskStatus(status)
-    for operation in OPERATIONS:
-        allowed = status_rules.ALLOWED_FROM[operation]
-        if current in allowed:
-            out[operation] = None
-            continue
-        names = ", ".join(sorted(s.value for s in allowed))
-        hint = status_rules.HINTS.get(operation)
-        out[operation] = (f"Cannot {operation} task {task_id[:8]}: it is {current.value} (allowed from: "
-                          f"{names})" + (f"; {hint}" if hint else ""))
-    return out
-
-
-def _param_rows(rows: list[dict]) -> list[dict[str, Any]]:
-    return [{"key": f"{r['section']}/{r['name']}", "section": r["section"], "name": r["name"],
-             "value": P.decode(r["value"], r["type"]), "text": r["value"], "type": r["type"],
-             "description": r["description"]} for r in rows]
 
 
 def _differing(values: dict[str, dict[str, str]], ids: list[str]) -> list[str]:
@@ -349,54 +327,31 @@ class UI:
                 "param_columns_hidden": max(0, len(columns) - MAX_PARAM_COLUMNS), "now": time.time()}
 
     def task(self, request, body) -> dict:
-        task_id = self._task_id(request)
-        row = self.store.get_task(task_id)
-        children, _ = self.store.task_page(parent=task_id, limit=200, sort="created", descending=False)
-        parent = self.store.task_names([row["parent"]]).get(row["parent"]) if row["parent"] else None
-        console = self.store.console_path(task_id)
-        allowed = allowed_actions(task_id, row["status"])
-        configurations = [{"name": c["name"], "kind": c["kind"], "text": c["value"],
-                           "description": c["description"]} for c in self.store.get_configurations(task_id)]
-        script = row["script"] or {}
+        view = task_view(self.store, self._task_id(request))
         return {
-            **{k: row[k] for k in ("id", "project", "name", "type", "tags", "comment", "status",
-                                   "status_reason", "created", "started", "completed", "last_update",
-                                   "queue", "worker", "host", "pid", "parent")},
-            "parent_task": {"id": row["parent"], **parent} if parent else (
-                {"id": row["parent"], "name": None, "missing": True} if row["parent"] else None),
-            "children": [{"id": c["id"], "name": c["name"], "status": c["status"], "project": c["project"],
-                          "created": c["created"]} for c in children],
-            "allowed": allowed,
-            "editable": allowed["edit"] is None,
-            "edit_reason": allowed["edit"],
-            "parameters": _param_rows(self.store.get_parameters(task_id)),
-            "configurations": configurations,
-            "artifacts": [{"name": a["name"], "type": a["kind"], "filename": a["filename"], "size": a["size"],
-                           "sha256": a["sha256"], "created": a["created"], "metadata": a["meta"]}
-                          for a in self.store.get_artifacts(task_id)],
-            "console_size": console.stat().st_size if console.exists() else 0,
-            "scalar_count": self.store.count_scalars(task_id),
-            "script_kind": script.get("kind"),
+            **{k: view[k] for k in ("id", "project", "name", "type", "tags", "comment", "status",
+                                    "status_reason", "created", "started", "completed", "last_update",
+                                    "queue", "worker", "host", "pid", "parent", "parent_task", "children",
+                                    "allowed", "parameters")},
+            "editable": view["allowed"]["edit"] is None,
+            "edit_reason": view["allowed"]["edit"],
+            "configurations": [{k: c[k] for k in ("name", "kind", "text", "description")}
+                               for c in view["configurations"]],
+            "artifacts": view["outputs"]["artifacts"],
+            "console_size": view["outputs"]["console_log"]["size"],
+            "scalar_count": view["outputs"]["scalars"],
+            "script_kind": view["script"].get("kind"),
         }
 
     def execution(self, request, body) -> dict:
-        task_id = self._task_id(request)
-        row = self.store.get_task(task_id)
-        script = dict(row["script"] or {})
-        env = row["environment"] or {}
-        diff, truncated, error = "", False, None
-        try:
-            code = self.store.get_code(task_id) or b""
-        except OSError as exc:
-            code, error = b"", f"the recorded code is unreadable ({exc.strerror or exc})"
-        if script.get("kind") == "git":
-            truncated = len(code) > MAX_DIFF_BYTES
-            diff = code[:MAX_DIFF_BYTES].decode("utf-8", "replace")
+        view = task_view(self.store, self._task_id(request), diff_limit=MAX_DIFF_BYTES)
+        script, env, code = view["script"], view["environment"], view["code"]
+        git = script.get("kind") == "git"
         return {
             "script": script,
-            "diff": diff, "diff_size": len(code) if script.get("kind") == "git" else 0,
-            "diff_truncated": truncated, "code_error": error,
-            "snapshot_size": len(code) if script.get("kind") == "files" else 0,
+            "diff": code.get("diff", ""), "diff_size": code["size"] if git else 0,
+            "diff_truncated": code.get("truncated", False), "code_error": code["error"],
+            "snapshot_size": code["size"] if script.get("kind") == "files" else 0,
             "environment": {k: env.get(k) for k in ("python", "implementation", "platform", "machine",
                                                     "executable", "container")},
             "packages": env.get("packages") or [],
@@ -520,7 +475,7 @@ class UI:
             raise ParameterError("Nothing to save: send {\"values\": {\"Section/name\": value}}.")
         task = self._task(request)
         task.update_parameters(values)
-        return {"id": task.id, "parameters": _param_rows(self.store.get_parameters(task.id))}
+        return {"id": task.id, "parameters": parameter_rows(self.store.get_parameters(task.id))}
 
     def save_configuration(self, request, body) -> dict:
         """``{"name": ..., "text": ...}``; a dict configuration's text must be a JSON object."""

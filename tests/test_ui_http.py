@@ -296,6 +296,27 @@ def test_execution_shows_the_recorded_code(client, store):
     assert data["environment"]["python"] and any(p["name"] == "localtask" for p in data["packages"])
 
 
+def test_the_page_and_show_json_display_one_view(client, store):
+    """``localtask show --json`` and the page's task endpoints are two formats of one view."""
+    run1 = store.ids["run1"]
+    Task.clone(run1, home=store.home)
+    proc = subprocess.run([sys.executable, "-m", "localtask", "--home", str(store.home), "show", run1,
+                           "--json"], capture_output=True, text=True, timeout=60, check=True)
+    shown = json.loads(proc.stdout)
+    page = get(client, f"/api/tasks/{run1}")
+    execution = get(client, f"/api/tasks/{run1}/execution")
+    for key in ("id", "name", "status", "created", "parent_task", "children", "allowed", "tags"):
+        assert page[key] == shown[key], key
+    assert {p["key"]: p["value"] for p in page["parameters"]} == {
+        k: v["value"] for k, v in shown["parameters"].items()}
+    assert page["artifacts"] == shown["outputs"]["artifacts"]
+    assert page["scalar_count"] == shown["outputs"]["scalars"] == 6
+    assert page["console_size"] == shown["outputs"]["console_log"]["size"] > 0
+    assert execution["script"] == shown["script"]
+    assert execution["packages"] == shown["environment"]["packages"]
+    assert execution["diff_size"] == shown["code"]["size"] > 0
+
+
 def test_console_is_read_from_an_offset(client, store):
     run1 = store.ids["run1"]
     full = get(client, f"/api/tasks/{run1}/console")
