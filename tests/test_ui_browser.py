@@ -158,6 +158,44 @@ def test_table_lists_filters_and_is_screenshotted(page, store):
     assert page.evaluate("window.__sameDocument") is True
 
 
+def test_wide_parameter_columns_scroll_in_their_own_box_with_names_on_one_line(page, store):
+    name = "a task name long enough to need more room than its column of the table gives it"
+    draft = Task.clone(store.ids["run1"], name=name, home=store.home)
+    wide = {f"Sweep/a_rather_long_parameter_name_number_{i:02d}": i * 1000003 for i in range(12)}
+    draft.edit_parameters(wide)
+    expect(row(page, draft.id)).to_be_visible()
+    expect(page.locator("table.tasks thead th.param", has_text="number_0")).not_to_have_count(0)
+    header = page.locator("table.tasks thead th.param").last
+    last = re.search(r"parameter (\S+)", header.get_attribute("title")).group(1)
+    assert last.startswith("Sweep/a_rather_long_parameter_name_number_")
+
+    box = page.locator(".table-scroll")
+    scroll_width, client_width = box.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    assert scroll_width > client_width  # the columns overflow the box, which scrolls them
+    # only the table scrolls sideways: the toolbar above it stays in view
+    assert page.evaluate("(v => v.scrollWidth - v.clientWidth)(document.getElementById('view'))") <= 0
+    assert box.evaluate("el => getComputedStyle(el).overflowX") == "auto"
+
+    # names stay on one line (cut with an ellipsis), the whole name on hover
+    name_cell = row(page, draft.id).locator("td.name")
+    expect(name_cell).to_have_attribute("title", name)
+    heights = page.evaluate("""() => [...document.querySelectorAll('tr.task-row')].map(r => r.offsetHeight)""")
+    assert max(heights) == min(heights), heights
+    header_height = header.evaluate("el => el.offsetHeight")
+    id_height = page.locator("table.tasks thead th", has_text="ID").first.evaluate("el => el.offsetHeight")
+    assert header_height == id_height
+    cell = row(page, draft.id).locator("td.param").last
+    expect(cell).to_have_attribute("title", f"{last} = {wide[last]}")
+
+    # scrolled to its end, the last column is inside the box and the header still on top
+    box.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+    edge = box.bounding_box()
+    cell_box = cell.bounding_box()
+    assert cell_box["x"] + cell_box["width"] <= edge["x"] + edge["width"] + 1
+    assert header.bounding_box()["y"] >= edge["y"] - 1
+    shot(page, "task-table-wide-parameters.png")
+
+
 # ------------------------------------------------------------------ clone, edit, enqueue, reset
 def test_right_click_clone_with_set_as_parent_opens_the_new_draft(page, store):
     middle = Task.clone(store.ids["run1"], home=store.home)  # its parent is run1

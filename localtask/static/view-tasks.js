@@ -68,7 +68,10 @@ export class TableView {
     this.table = h("table", {class: "grid tasks"}, this.thead, this.tbody);
     this.emptyNote = h("div", {class: "empty", hidden: true});
     this.pager = h("div", {class: "pager"});
-    this.root.append(this.toolbar, this.table, this.emptyNote, this.pager);
+    // the table scrolls in its own box: wide parameter columns scroll sideways under a visible
+    // scrollbar while the toolbar and the pager stay put; the header sticks to the box's top
+    this.scroller = h("div", {class: "table-scroll"}, this.table);
+    this.root.append(this.toolbar, this.scroller, this.emptyNote, this.pager);
 
     this.tbody.addEventListener("click", ev => this.onClick(ev));
     this.tbody.addEventListener("dblclick", ev => {
@@ -201,7 +204,8 @@ export class TableView {
     for (const c of cols) {
       const th = h("th", {class: [c.cls, c.sort ? "sortable" : null, c.sort === sort ? "sorted" : null,
                                    c.param ? "param" : null].filter(Boolean).join(" ") || null,
-                           title: c.param ? `parameter ${c.param} (differs between the listed tasks)` : null},
+                           title: c.param ? `parameter ${c.param} (differs between the listed tasks)` :
+                                  c.label || null},
                    c.label, c.sort === sort ? (desc ? " ▾" : " ▴") : "");
       if (c.key === "check") {
         const all = h("input", {type: "checkbox", title: "Select all on this page"});
@@ -225,7 +229,7 @@ export class TableView {
       case "check": return h("td", {class: "check"}, h("input", {type: "checkbox", checked: this.selected.has(t.id),
                                                                   "aria-label": `select ${t.name}`}));
       case "id": return h("td", {class: "mono", title: t.id}, short(t.id));
-      case "name": return h("td", {class: "name"}, taskLink(t.id, t.name), t.comment ? null : null);
+      case "name": return h("td", {class: "name", title: t.name}, taskLink(t.id, t.name));
       case "project": return h("td", {text: t.project});
       case "status": return h("td", null, badge(t.status, t.status_reason));
       case "type": return h("td", {text: t.type});
@@ -240,7 +244,8 @@ export class TableView {
                                                                 "aria-label": `actions for ${t.name}`}, "⋯"));
       default: {
         const has = c.param in t.params;
-        return h("td", {class: "param", title: c.param}, has ? fmtValue(t.params[c.param]) : "");
+        const text = has ? fmtValue(t.params[c.param]) : "";
+        return h("td", {class: "param", title: has ? `${c.param} = ${text}` : c.param}, text);
       }
     }
   }
