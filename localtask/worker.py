@@ -26,7 +26,7 @@ from .store import Store, _pid_alive
 
 log = logging.getLogger("localtask.worker")
 
-STDERR_TAIL = 15
+OUTPUT_TAIL = 15
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Run:
     term_sent: float | None = None
     killed: bool = False
     workdir: Path | None = None
-    stderr_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=STDERR_TAIL))
+    output_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_TAIL))
 
 
 class _ConsoleLog:
@@ -324,20 +324,23 @@ class Worker:
         return self.environment.prepare(self.store, row, say)
 
     def _spawn(self, run: Run, row: dict, python: str, run_dir: Path, say) -> list[threading.Thread]:
-        """Start the task in a session of its own and pump its output; returns the pumps."""
+        """Start the task in a session of its own and pump its output; returns the pumps.
+
+        stdout and stderr share one pipe, so the console keeps the order a terminal shows
+        (two pipes read by two threads can put a print after the traceback that followed it).
+        """
         task_id = run.task_id
         cmd = self.environment.command(python, row["script"], run.workdir)
         env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
                    LOCALTASK_WORKER_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
         self._check_abort(run)
         proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         run.process = proc
         if run.abort_reason:  # aborted while we were starting it
             self._abort(run, run.abort_reason)
         self.store.set_task_pid(task_id, proc.pid)
-        readers = [threading.Thread(target=self._pump, args=(proc.stdout, say, None), daemon=True),
-                   threading.Thread(target=self._pump, args=(proc.stderr, say, run.stderr_tail), daemon=True)]
+        readers = [threading.Thread(target=self._pump, args=(proc.stdout, say, run.output_tail), daemon=True)]
         for reader in readers:
             reader.start()
         return readers
@@ -372,7 +375,7 @@ class Worker:
         if code == 0:
             return TaskStatus.completed, ""
         what = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        tail = "\n".join(run.stderr_tail)
+        tail = "\n".join(run.output_tail)
         return TaskStatus.failed, what + (f"\n{tail}" if tail else "")
 
     def _record_end(self, run: Run, console: _ConsoleLog, status: TaskStatus, reason: str,

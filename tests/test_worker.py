@@ -398,6 +398,33 @@ def test_failing_script_fails_with_exit_code_and_stderr_tail(localtask_home, tmp
     assert f"task {clone.id} failed: {expected_reason}" in console(store, clone.id)
 
 
+def test_console_keeps_the_order_of_stdout_and_stderr_as_a_terminal_shows(localtask_home, tmp_path):
+    store = Store.open(localtask_home)
+    body = ("import os, sys\nfrom localtask import Task\ntask = Task.init()\nprint('TASK_ID=' + task.id)\n"
+            "if os.environ.get('LOCALTASK_TASK_ID'):\n"
+            "    for i in range(300):\n"
+            "        print('out', i)\n"
+            "        print('err', i, file=sys.stderr)\n"
+            # a burst on stdout right before the traceback: two pipes read by two threads
+            # let the traceback overtake it
+            "    print('\\n'.join(f'burst {j}' for j in range(20000)))\n"
+            "    print('last words before the error')\n"
+            "    raise RuntimeError('the end')\n")
+    clone = clone_and_enqueue(record(tmp_path, localtask_home, body))
+    run_burst_worker(localtask_home)
+    assert store.get_task(clone.id)["status"] == "failed"
+    lines = console(store, clone.id).splitlines()
+    mine = [line for line in lines if line.startswith(("out ", "err ", "burst ", "last words",
+                                                        "Traceback", "RuntimeError"))]
+    expected = [f"{kind} {i}" for i in range(300) for kind in ("out", "err")]
+    expected += [f"burst {j}" for j in range(20000)]
+    assert mine[:len(expected)] == expected
+    assert mine[len(expected):] == ["last words before the error", "Traceback (most recent call last):",
+                                    "RuntimeError: the end"]
+    # the failure's reason quotes the end of the output, the error last
+    assert store.get_task(clone.id)["status_reason"].splitlines()[-1] == "RuntimeError: the end"
+
+
 def row_is_final(store: Store, task_id: str) -> bool:
     return store.get_task(task_id)["status"] in ("completed", "failed", "stopped")
 
