@@ -83,7 +83,8 @@ def import_enum(path: str, name: str = "") -> type:
     except Exception as exc:
         raise ParameterError(
             f"{where} a member of the enum {path}, which cannot be imported here "
-            f"({type(exc).__name__}: {exc}); run where module {module_name!r} is importable.") from None
+            f"({type(exc).__name__}: {exc}); run where module {module_name!r} is importable (from the "
+            "script's folder, or with it on PYTHONPATH).") from None
     if not (isinstance(obj, type) and issubclass(obj, Enum)):
         raise ParameterError(f"{where} a member of the enum {path}, but {path} is not an Enum here.")
     return obj
@@ -288,9 +289,18 @@ def _parse_sequence(text: str) -> Any:
 
 
 def _parse_enum(text: str, kind: str, name: str = "") -> Enum:
-    """A member of the enum of ``kind`` from its name (``RED``, ``Color.RED``) or its value."""
-    cls = import_enum(kind[len(ENUM_PREFIX):], name)
+    """A member of the enum of ``kind`` from its name (``RED``, ``Color.RED``) or its value.
+
+    Where the enum cannot be imported (the CLI, away from the script's modules), a member
+    name is taken as it is: the run that reads it back checks it (and names the members)."""
     word = text.strip()
+    try:
+        cls = import_enum(kind[len(ENUM_PREFIX):], name)
+    except ParameterError:
+        member = word.rpartition(".")[2]
+        if not member.isidentifier():
+            raise
+        return _UncheckedMember(member)  # type: ignore[return-value]
     for candidate in (word, word.rpartition(".")[2]):
         if candidate in cls.__members__:
             return cls.__members__[candidate]
@@ -298,6 +308,10 @@ def _parse_enum(text: str, kind: str, name: str = "") -> Enum:
         if str(member.value) == word:
             return member
     raise ValueError(text)
+
+
+class _UncheckedMember(str):
+    """A member name for an enum that cannot be imported here (see :func:`_parse_enum`)."""
 
 
 def parse_text(text: str, kind: str | None, name: str = "") -> Any:
@@ -385,7 +399,10 @@ def coerce(value: Any, kind: str | None, name: str) -> tuple[str, str]:
         return encode(Path(value), name)
     if got == "str":
         try:
-            return encode(parse_text(value, kind, name), name)
+            parsed = parse_text(value, kind, name)
+            if isinstance(parsed, _UncheckedMember):
+                return json.dumps(str(parsed)), kind
+            return encode(parsed, name)
         except (ValueError, TypeError, RecursionError):
             pass
         raise ParameterError(
