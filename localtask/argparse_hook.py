@@ -60,7 +60,15 @@ def _on_parsed(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
 
     helps = {a.dest: (a.help or "") for a in parser._actions
              if a.dest not in (argparse.SUPPRESS, "help") and a.help != argparse.SUPPRESS}
+    from .exceptions import ParameterError
+    from .params import encode, normalize
+
     values = dict(vars(ns))
+    for name, value in values.items():  # argparse may give any object (type=open, FileType):
+        try:                            # stored as its text, as ClearML does, never refused
+            encode(value, name)
+        except ParameterError:
+            values[name] = normalize(value)
     for name, value in _stored_args().items():
         if name in values:
             setattr(ns, name, value)

@@ -73,17 +73,71 @@ def _write_atomic(target_dir: Path, filename: str, writer, name: str | None = No
     return size, digest.hexdigest()
 
 
-def _zip_folder(folder: Path):
+def _zip_files(folder: Path, files: list[Path]):
+    """A writer of one zip of ``files``, named relative to ``folder``, sorted."""
     def write(path: Path) -> None:
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-            for file in sorted(folder.rglob("*")):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+            for file in sorted(files):
                 if file.is_file():
                     zf.write(file, file.relative_to(folder).as_posix())
     return write
 
 
+def _zip_folder(folder: Path):
+    return _zip_files(folder, list(folder.rglob("*")))
+
+
+WILDCARDS = ("*", "?", "[")
+
+
+def _wildcard(obj: Any) -> tuple[Path, str] | None:
+    """``(folder, pattern)`` when ``obj`` is a pattern such as ``'out/*.csv'`` (its last part a
+    wildcard, its folder existing), as ClearML takes one: the matching files below the folder."""
+    if not isinstance(obj, (str, os.PathLike)):
+        return None
+    text = os.fspath(obj)
+    if not isinstance(text, str) or "\x00" in text or len(text) >= 4096:
+        return None
+    path = Path(text).expanduser()
+    if not any(c in path.name for c in WILDCARDS) or len(path.parts) < 2 or path.exists():
+        return None
+    if any(c in part for part in path.parts[:-1] for c in WILDCARDS):
+        return None
+    folder = path.parent
+    return (folder, path.name) if folder.is_dir() else None
+
+
+#: the image modes a PNG file keeps as they are
+PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
+
+
+def _is_pil_image(obj: Any) -> bool:
+    if type(obj).__module__.split(".")[0] != "PIL":
+        return False
+    from PIL import Image
+
+    return isinstance(obj, Image.Image)
+
+
+def _is_of(obj: Any, module: str, attribute: str) -> bool:
+    """Whether ``obj`` is a ``module.attribute`` (imported only when the object comes from it)."""
+    if type(obj).__module__.split(".")[0] != module:
+        return False
+    import importlib
+
+    return isinstance(obj, getattr(importlib.import_module(module), attribute))
+
+
 def prepare(name: str, obj: Any) -> tuple[str, str, Any, dict]:
     """``(kind, filename, writer, meta)`` for an object to upload."""
+    pattern = _wildcard(obj)
+    if pattern is not None:
+        folder, wildcard = pattern
+        files = [f for f in folder.rglob(wildcard) if f.is_file()]
+        if not files:
+            raise ArtifactError(f"Artifact {name!r}: the pattern {os.fspath(obj)!r} matches no file in {folder}.")
+        return "folder", name + ".zip", _zip_files(folder, files), {"source": os.fspath(obj),
+                                                                     "files": len(files)}
     is_path = isinstance(obj, os.PathLike) or (
         isinstance(obj, str) and "\x00" not in obj and len(obj) < 4096 and os.path.exists(obj))
     if is_path:
@@ -107,13 +161,20 @@ def prepare(name: str, obj: Any) -> tuple[str, str, Any, dict]:
         # gives back what was uploaded.
     if isinstance(obj, str):
         return "text", name + ".txt", lambda dst: Path(dst).write_text(obj, encoding="utf-8"), {}
-    module = type(obj).__module__.split(".")[0]
-    if module == "numpy" and hasattr(obj, "shape"):
+    if _is_pil_image(obj):
+        if obj.mode not in PNG_MODES:
+            raise ArtifactError(f"Artifact {name!r}: an image of mode {obj.mode} cannot be kept as PNG; "
+                                f"convert it first (image.convert('RGB')).")
+        meta = {"size": list(obj.size), "mode": obj.mode}
+        return "image", name + ".png", lambda dst: _save_image(obj, dst), meta
+    if _is_of(obj, "numpy", "ndarray") and not obj.dtype.hasobject:  # object arrays: pickled
         import numpy
 
-        return "numpy", name + ".npy", lambda dst: _save_numpy(numpy, dst, obj), {"shape": list(obj.shape)}
-    if module == "pandas" and hasattr(obj, "to_csv"):
-        return "pandas", name + ".csv.gz", lambda dst: obj.to_csv(dst, compression="gzip"), {}
+        meta = {"shape": list(obj.shape), "dtype": str(obj.dtype)}
+        return "numpy", name + ".npy", lambda dst: _save_numpy(numpy, dst, obj), meta
+    if _is_of(obj, "pandas", "DataFrame"):
+        meta = {"shape": list(obj.shape)}
+        return "pandas", name + ".csv.gz", lambda dst: obj.to_csv(dst, compression="gzip"), meta
     try:
         data = pickle.dumps(obj)
     except Exception as exc:
@@ -121,9 +182,25 @@ def prepare(name: str, obj: Any) -> tuple[str, str, Any, dict]:
     return "pickle", name + ".pkl", lambda dst: Path(dst).write_bytes(data), {"type": type(obj).__name__}
 
 
+def _save_image(image: Any, dst: Path) -> None:
+    with open(dst, "wb") as fh:
+        image.save(fh, format="PNG")
+
+
 def _save_numpy(numpy, dst: Path, obj) -> None:
     with open(dst, "wb") as fh:
-        numpy.save(fh, obj)
+        numpy.save(fh, obj, allow_pickle=False)
+
+
+def _optional(module: str, package: str, artifact: "Artifact") -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ArtifactError(f"Artifact {artifact.name!r} of task {artifact.task_id} is a {artifact.type} "
+                            f"artifact: reading it needs {package} (pip install {package}); "
+                            f"get_local_copy() gives its file.") from None
 
 
 def upload(store: "Store", task_id: str, name: str, obj: Any, metadata: dict | None = None) -> None:
@@ -242,7 +319,8 @@ class Artifact:
 
     def get(self) -> Any:
         """The stored object: dict/list for JSON, str for text, the unpickled object, a numpy
-        array, a DataFrame, or the local path for files and folders."""
+        array, a DataFrame, a PIL image, or (as ClearML) the local Path of a file, and of the
+        extracted folder of a folder or wildcard artifact."""
         path = self.get_local_copy()
         if self.type == "json":
             return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -252,14 +330,14 @@ class Artifact:
             with open(path, "rb") as fh:
                 return pickle.load(fh)
         if self.type == "numpy":
-            import numpy
-
-            return numpy.load(path)
+            return _optional("numpy", "numpy", self).load(path, allow_pickle=False)
         if self.type == "pandas":
-            import pandas
-
-            return pandas.read_csv(path, index_col=0)
-        return path
+            return _optional("pandas", "pandas", self).read_csv(path, index_col=0, compression="gzip")
+        if self.type == "image":
+            image = _optional("PIL.Image", "pillow", self).open(path)
+            image.load()  # read now: the file is not kept open
+            return image
+        return Path(path)
 
     def __repr__(self) -> str:
         return f"Artifact({self.name!r}, type={self.type!r}, size={self.size})"

@@ -473,8 +473,13 @@ class Task:
         Raises ParameterError for a name or value that cannot be stored.
         """
         import argparse
+        from .task_parameters import TaskParameters, public_attributes
 
-        if isinstance(mutable, argparse.Namespace):
+        descriptions = None
+        if isinstance(mutable, TaskParameters):
+            section = name or "General"
+            values, descriptions = mutable.to_dict(), mutable.descriptions()
+        elif isinstance(mutable, argparse.Namespace):
             section = name or "Args"
             values = dict(vars(mutable))
         elif isinstance(mutable, dict):
@@ -482,14 +487,14 @@ class Task:
             values = dict(mutable)
         elif hasattr(mutable, "__dict__") and not isinstance(mutable, type):
             section = name or "General"
-            values = {k: v for k, v in vars(mutable).items() if not k.startswith("_") and not callable(v)}
+            values = public_attributes(mutable)
         else:
-            raise ParameterError(f"Task.connect takes a dict, an argparse Namespace or an object with "
-                                 f"attributes; got {type(mutable).__name__}.")
+            raise ParameterError(f"Task.connect takes a dict, an argparse Namespace, a TaskParameters or an "
+                                 f"object with attributes; got {type(mutable).__name__}.")
         if self._attached:
             stored = self._get_section(section)
             values.update({k: stored[k] for k in stored if k in values or isinstance(mutable, dict)})
-        self._write_params(section, values)
+        self._write_params(section, values, descriptions)
         if isinstance(mutable, dict):
             mutable.update(values)
             return ConnectedDict(self, section, values, mutable)
