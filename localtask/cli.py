@@ -138,11 +138,17 @@ def _print_set(store, task_id: str, names: list[str]) -> None:
         click.echo(f"Set {_param_line(row['section'] + '/' + row['name'], row['value'], row['type'])}")
 
 
+def _param_names(task) -> list[str]:
+    """The task's parameter names, read from the store rows (decoding every value would import
+    the module of a recorded Enum, which the CLI's interpreter may not have)."""
+    return [f"{r['section']}/{r['name']}" for r in task._store.get_parameters(task.id)]
+
+
 def _new_params(task, names: list[str]) -> list[str]:
     """Those of ``names`` the task does not have yet (a typo adds a parameter silently)."""
     from .params import split_name
 
-    existing = set(task.get_parameters())
+    existing = set(_param_names(task))
     full_names = ["/".join(split_name(full)) for full in names]
     return [full for full in full_names if full not in existing]
 
@@ -153,7 +159,7 @@ def _refuse_new_params(task, new: list[str]) -> None:
 
     if not new:
         return
-    existing = list(task.get_parameters())
+    existing = _param_names(task)
     parts = []
     for full in new:
         close = difflib.get_close_matches(full, existing, n=3, cutoff=0.8)

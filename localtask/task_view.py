@@ -33,9 +33,10 @@ def allowed_actions(task_id: str, status: str) -> dict[str, str | None]:
 
 
 def parameter_rows(rows: list[dict]) -> list[dict[str, Any]]:
-    """Store parameter rows with their full name (``key``), decoded ``value`` and stored ``text``."""
+    """Store parameter rows with their full name (``key``), JSON-ready ``value`` (:func:`params.plain`:
+    never imports a recorded Enum's module) and stored ``text``."""
     return [{"key": f"{r['section']}/{r['name']}", "section": r["section"], "name": r["name"],
-             "value": P.decode(r["value"], r["type"]), "text": r["value"], "type": r["type"],
+             "value": P.plain(r["value"], r["type"]), "text": r["value"], "type": r["type"],
              "description": r["description"]} for r in rows]
 
 

@@ -307,7 +307,7 @@ class UI:
         ids = [r["id"] for r in rows]
         params = self.store.parameters_of(ids)
         texts = {i: {f"{p['section']}/{p['name']}": p["value"] for p in params[i]} for i in ids}
-        typed = {i: {f"{p['section']}/{p['name']}": P.decode(p["value"], p["type"]) for p in params[i]}
+        typed = {i: {f"{p['section']}/{p['name']}": P.plain(p["value"], p["type"]) for p in params[i]}
                  for i in ids}
         columns = _differing(texts, ids) if len(ids) > 1 else []
         parents = self.store.task_names(r["parent"] for r in rows)
@@ -412,7 +412,7 @@ class UI:
         names = self.store.task_names(ids)
         params = self.store.parameters_of(ids)
         texts = {i: {f"{p['section']}/{p['name']}": p["value"] for p in params[i]} for i in ids}
-        typed = {i: {f"{p['section']}/{p['name']}": P.decode(p["value"], p["type"]) for p in params[i]}
+        typed = {i: {f"{p['section']}/{p['name']}": P.plain(p["value"], p["type"]) for p in params[i]}
                  for i in ids}
         keys = sorted({k for i in ids for k in texts[i]})
         return {
