@@ -45,7 +45,6 @@ def _claim_owner_dead(claim) -> bool:
     return owner_is_stale(claim.pid, claim.hostname, getattr(claim, "start", None))
 
 
-
 class Access:
     """What every strategy shares: how a connection is made, and this thread's kept one."""
 

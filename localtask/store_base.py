@@ -189,7 +189,6 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-
 def _now() -> float:
     return time.time()
 
@@ -247,7 +246,6 @@ def _env_float(name: str, default: float) -> float:
         return float(os.environ.get(name, default))
     except ValueError:
         return default
-
 
 
 class StoreBase:
@@ -393,6 +391,7 @@ class StoreBase:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
     # ------------------------------------------------------------------ one-line queries
     def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         """Every row of one read query, as dicts."""
@@ -409,7 +408,6 @@ class StoreBase:
         """One statement in its own transaction; returns how many rows it changed."""
         with self.transaction() as conn:
             return conn.execute(sql, params).rowcount
-
 
     def _migrate(self) -> None:
         with self.read() as conn:
@@ -457,7 +455,6 @@ class StoreBase:
         if row is None:
             raise TaskNotFoundError(f"No task with id {task_id!r} in the store {self.home}.")
         return row
-
 
     # ------------------------------------------------------------------ maintenance
     def integrity_check(self) -> str:

@@ -45,23 +45,17 @@ class OutputQueries:
 
     def artifact_filename(self, task_id: str, name: str) -> str | None:
         """The file the artifact row ``name`` of a task names, or None without such a row."""
-        with self.read() as conn:
-            row = conn.execute("SELECT filename FROM artifacts WHERE task_id = ? AND name = ?",
-                               (task_id, name)).fetchone()
-        return row[0] if row else None
+        row = self.one("SELECT filename FROM artifacts WHERE task_id = ? AND name = ?", (task_id, name))
+        return row["filename"] if row else None
 
     def artifact_file_named(self, task_id: str, filename: str) -> bool:
         """Whether some artifact row of the task names ``filename``."""
-        with self.read() as conn:
-            return conn.execute("SELECT 1 FROM artifacts WHERE task_id = ? AND filename = ?",
-                                (task_id, filename)).fetchone() is not None
+        return self.one("SELECT 1 FROM artifacts WHERE task_id = ? AND filename = ?",
+                        (task_id, filename)) is not None
 
     def get_artifacts(self, task_id: str) -> list[dict[str, Any]]:
-        with self.read() as conn:
-            rows = [dict(r) for r in conn.execute(
-                "SELECT name, kind, filename, size, sha256, created, meta FROM artifacts "
-                "WHERE task_id = ? ORDER BY name", (task_id,))]
+        rows = self.rows("SELECT name, kind, filename, size, sha256, created, meta FROM artifacts "
+                         "WHERE task_id = ? ORDER BY name", (task_id,))
         for row in rows:
             row["meta"] = json.loads(row["meta"])
         return rows
-

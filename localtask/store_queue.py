@@ -90,10 +90,9 @@ class QueueQueries:
 
     def queue_counts(self) -> list[dict[str, Any]]:
         """Every queue with its number of waiting tasks."""
-        with self.read() as conn:
-            return [dict(r) for r in conn.execute(
-                "SELECT q.name AS name, count(e.seq) AS queued, q.created AS created FROM queues q "
-                "LEFT JOIN queue_entries e ON e.queue = q.name GROUP BY q.name ORDER BY q.name")]
+        return self.rows(
+            "SELECT q.name AS name, count(e.seq) AS queued, q.created AS created FROM queues q "
+            "LEFT JOIN queue_entries e ON e.queue = q.name GROUP BY q.name ORDER BY q.name")
 
     def queue_entries(self, queue: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT seq, queue, task_id, priority, enqueued FROM queue_entries"
@@ -101,12 +100,8 @@ class QueueQueries:
         if queue is not None:
             sql += " WHERE queue = ?"
             args = (queue,)
-        with self.read() as conn:
-            return [dict(r) for r in conn.execute(sql + " ORDER BY queue, priority DESC, seq", args)]
+        return self.rows(sql + " ORDER BY queue, priority DESC, seq", args)
 
     def pending(self, queues: list[str]) -> int:
         marks = ", ".join("?" for _ in queues)
-        with self.read() as conn:
-            return conn.execute(f"SELECT count(*) FROM queue_entries WHERE queue IN ({marks})",
-                                queues).fetchone()[0]
-
+        return self.one(f"SELECT count(*) AS n FROM queue_entries WHERE queue IN ({marks})", queues)["n"]

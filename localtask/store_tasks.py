@@ -36,9 +36,8 @@ class TaskQueries:
             raise TaskNotFoundError(
                 f"{prefix!r} is not a task id: ids are 32 hexadecimal characters, and any unique "
                 "prefix of one is accepted (see 'localtask list').")
-        with self.read() as conn:
-            rows = conn.execute("SELECT id FROM tasks WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
-                                (key, key + "g")).fetchall()
+        rows = self.rows("SELECT id FROM tasks WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+                         (key, key + "g"))
         if not rows:
             raise TaskNotFoundError(f"No task id starts with {key!r} in the store {self.home}.")
         if len(rows) > 1:
@@ -163,12 +162,10 @@ class TaskQueries:
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args.extend([int(limit), int(offset)])
-        with self.read() as conn:
-            return [self._task_dict(r) for r in conn.execute(sql, args)]
+        return [self._task_dict(r) for r in self.rows(sql, args)]
 
     def count_tasks(self) -> int:
-        with self.read() as conn:
-            return conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
+        return self.one("SELECT count(*) AS n FROM tasks")["n"]
 
     #: sort keys of :meth:`task_page` -> SQL expression (``?`` is "now", for running tasks).
     PAGE_SORTS = {
@@ -224,22 +221,20 @@ class TaskQueries:
 
     def project_summary(self) -> list[dict[str, Any]]:
         """Every project with its number of tasks, per status, and its last activity."""
-        with self.read() as conn:
-            projects: dict[str, dict[str, Any]] = {}
-            for r in conn.execute("SELECT project, status, count(*) AS n, max(last_update) AS last "
-                                  "FROM tasks GROUP BY project, status ORDER BY lower(project)"):
-                entry = projects.setdefault(r["project"], {"name": r["project"], "tasks": 0,
-                                                           "statuses": {}, "last_update": 0.0})
-                entry["tasks"] += r["n"]
-                entry["statuses"][r["status"]] = r["n"]
-                entry["last_update"] = max(entry["last_update"], r["last"] or 0.0)
+        projects: dict[str, dict[str, Any]] = {}
+        for r in self.rows("SELECT project, status, count(*) AS n, max(last_update) AS last "
+                           "FROM tasks GROUP BY project, status ORDER BY lower(project)"):
+            entry = projects.setdefault(r["project"], {"name": r["project"], "tasks": 0,
+                                                       "statuses": {}, "last_update": 0.0})
+            entry["tasks"] += r["n"]
+            entry["statuses"][r["status"]] = r["n"]
+            entry["last_update"] = max(entry["last_update"], r["last"] or 0.0)
         return list(projects.values())
 
     def all_tags(self) -> list[str]:
         """Every tag used by some task, sorted."""
-        with self.read() as conn:
-            return [r[0] for r in conn.execute(
-                "SELECT DISTINCT json_each.value FROM tasks, json_each(tasks.tags) ORDER BY 1")]
+        return [r["tag"] for r in self.rows(
+            "SELECT DISTINCT json_each.value AS tag FROM tasks, json_each(tasks.tags) ORDER BY 1")]
 
     def task_names(self, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """``{task_id: {name, status, project}}`` for those of ``task_ids`` in the store."""
@@ -372,4 +367,3 @@ class TaskQueries:
                 "INSERT INTO configurations(task_id, name, kind, value, description) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(task_id, name) DO UPDATE SET kind = excluded.kind, value = excluded.value, "
                 "description = excluded.description", (task_id, name, kind, value, description))
-

@@ -15,19 +15,16 @@ class WorkerQueries:
     # ------------------------------------------------------------------ workers
     def register_worker(self, name: str, host: str, pid: int, queues: list[str], slots: int) -> None:
         now = _now()
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO workers(name, host, pid, queues, slots, started, last_heartbeat, state) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running') ON CONFLICT(name) DO UPDATE SET "
-                "host = excluded.host, pid = excluded.pid, queues = excluded.queues, "
-                "slots = excluded.slots, started = excluded.started, "
-                "last_heartbeat = excluded.last_heartbeat, state = 'running'",
-                (name, host, pid, json.dumps(queues), slots, now, now))
+        self.execute(
+            "INSERT INTO workers(name, host, pid, queues, slots, started, last_heartbeat, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'running') ON CONFLICT(name) DO UPDATE SET "
+            "host = excluded.host, pid = excluded.pid, queues = excluded.queues, "
+            "slots = excluded.slots, started = excluded.started, "
+            "last_heartbeat = excluded.last_heartbeat, state = 'running'",
+            (name, host, pid, json.dumps(queues), slots, now, now))
 
     def worker_row(self, name: str) -> dict | None:
-        with self.read() as conn:
-            row = conn.execute("SELECT * FROM workers WHERE name = ?", (name,)).fetchone()
-        return dict(row) if row else None
+        return self.one("SELECT * FROM workers WHERE name = ?", (name,))
 
     def heartbeat(self, name: str, task_ids: list[str], state: str = "running") -> list[str]:
         """Record that a worker is alive and its tasks too; returns those of its tasks whose
@@ -45,8 +42,7 @@ class WorkerQueries:
                 f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
 
     def unregister_worker(self, name: str) -> None:
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM workers WHERE name = ?", (name,))
+        self.execute("DELETE FROM workers WHERE name = ?", (name,))
 
     def list_workers(self) -> list[dict[str, Any]]:
         with self.read() as conn:
@@ -97,13 +93,11 @@ class WorkerQueries:
     def abort_requested(self, task_ids: list[str]) -> list[str]:
         """Those of ``task_ids`` whose abort was requested."""
         marks = ", ".join("?" for _ in task_ids)
-        with self.read() as conn:
-            return [r["id"] for r in conn.execute(
-                f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
+        return [r["id"] for r in self.rows(
+            f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
 
     def set_task_pid(self, task_id: str, pid: int) -> None:
-        with self.transaction() as conn:
-            conn.execute("UPDATE tasks SET pid = ?, last_update = ? WHERE id = ?", (pid, _now(), task_id))
+        self.execute("UPDATE tasks SET pid = ?, last_update = ? WHERE id = ?", (pid, _now(), task_id))
 
     def finish_task(self, task_id: str, worker: str | None, status: TaskStatus, reason: str,
                     environment: dict | None = None) -> bool:
@@ -121,7 +115,5 @@ class WorkerQueries:
             args.append(json.dumps(environment))
         owner = "worker = ?" if worker is not None else "worker IS NULL"
         args += [task_id] + ([worker] if worker is not None else [])
-        with self.transaction() as conn:
-            return conn.execute(f"UPDATE tasks SET {sets} WHERE id = ? AND status = 'in_progress' "
-                                f"AND {owner}", args).rowcount == 1
-
+        return self.execute(f"UPDATE tasks SET {sets} WHERE id = ? AND status = 'in_progress' "
+                            f"AND {owner}", args) == 1
