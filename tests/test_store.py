@@ -35,13 +35,36 @@ def add_task(store: Store, task_id: str | None = None, **fields) -> str:
     return task_id
 
 
-def test_fresh_store_creates_database_and_private_folders(home):
+#: the journal each access strategy puts the database in.
+JOURNAL = {"local": "wal", "shared": "delete"}
+
+
+@pytest.fixture(params=["local", "shared"])
+def mode(request, monkeypatch):
+    """Run a test against both access strategies: local (WAL, kept connections) and shared
+    (rollback journal, a connection per operation under the cross-host lock file). Every
+    ``Store(home)`` the test (or a process it starts) opens follows LOCALTASK_SHARED."""
+    monkeypatch.setenv("LOCALTASK_SHARED", "1" if request.param == "shared" else "0")
+    return request.param
+
+
+def test_mode_fixture_selects_the_access_strategy(home, mode):
+    from localtask.store import LocalAccess, SharedAccess
+
+    store = Store(home)
+    assert store.shared is (mode == "shared")
+    assert type(store._access_strategy) is {"local": LocalAccess, "shared": SharedAccess}[mode]
+    assert (store._lock is not None) is (mode == "shared")
+    store.close()
+
+
+def test_fresh_store_creates_database_and_private_folders(home, mode):
     store = Store(home)
     db = home / DB_NAME
     assert db.is_file()
     conn = raw(db)
     try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == JOURNAL[mode]
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:
@@ -55,7 +78,7 @@ def test_fresh_store_creates_database_and_private_folders(home):
     store.close()
 
 
-def test_reopening_keeps_data_and_version(home):
+def test_reopening_keeps_data_and_version(home, mode):
     first = Store(home)
     task_id = add_task(first, name="kept")
     first.close()
@@ -65,7 +88,7 @@ def test_reopening_keeps_data_and_version(home):
     second.close()
 
 
-def test_home_argument_wins_over_environment(tmp_path, monkeypatch):
+def test_home_argument_wins_over_environment(tmp_path, monkeypatch, mode):
     from_env, from_arg = tmp_path / "from-env", tmp_path / "from-arg"
     monkeypatch.setenv("LOCALTASK_HOME", str(from_env))
     assert Store().home == from_env
@@ -87,13 +110,13 @@ def test_default_home_is_the_user_data_folder(monkeypatch, tmp_path):
     assert resolve_home() == tmp_path / "data" / "localtask"
 
 
-def test_store_open_is_cached_per_folder(tmp_path):
+def test_store_open_is_cached_per_folder(tmp_path, mode):
     a = Store.open(tmp_path / "a")
     assert Store.open(tmp_path / "a") is a
     assert Store.open(tmp_path / "b") is not a
 
 
-def test_newer_schema_is_refused_and_file_left_alone(home):
+def test_newer_schema_is_refused_and_file_left_alone(home, mode):
     Store(home).close()
     db = home / DB_NAME
     conn = raw(db)
@@ -111,7 +134,7 @@ def test_newer_schema_is_refused_and_file_left_alone(home):
     conn.close()
 
 
-def test_corrupt_database_is_reported_and_not_modified(home):
+def test_corrupt_database_is_reported_and_not_modified(home, mode):
     home.mkdir()
     db = home / DB_NAME
     garbage = random.Random(1234).randbytes(64 * 1024)
@@ -123,7 +146,7 @@ def test_corrupt_database_is_reported_and_not_modified(home):
     assert db.read_bytes() == garbage
 
 
-def test_a_text_file_is_not_mistaken_for_a_store(home):
+def test_a_text_file_is_not_mistaken_for_a_store(home, mode):
     home.mkdir()
     db = home / DB_NAME
     db.write_text("this is not sqlite\n" * 100)
@@ -144,7 +167,7 @@ LOCKER = textwrap.dedent("""
 """)
 
 
-def test_write_past_busy_timeout_raises_locked_and_loses_nothing(home):
+def test_write_past_busy_timeout_raises_locked_and_loses_nothing(home, mode):
     setup = Store(home)
     kept = add_task(setup, name="before the lock")
     setup.close()
@@ -159,7 +182,8 @@ def test_write_past_busy_timeout_raises_locked_and_loses_nothing(home):
             add_task(store, blocked, name="during the lock")
         assert "locked by another process" in str(info.value)
         assert "0.2 s" in str(info.value)
-        # Reads still work in WAL mode while another process writes.
+        # Reads still work while another process writes (WAL; shared: a rollback journal whose
+        # writer holds only a RESERVED lock until it commits).
         assert store.get_task(kept)["name"] == "before the lock"
     finally:
         locker.stdin.close()
@@ -176,7 +200,7 @@ def test_write_past_busy_timeout_raises_locked_and_loses_nothing(home):
     store.close()
 
 
-def test_failed_transaction_rolls_back_everything(home):
+def test_failed_transaction_rolls_back_everything(home, mode):
     store = Store(home)
     task_id = add_task(store)
     with pytest.raises(RuntimeError):
@@ -204,7 +228,7 @@ def test_shared_mode_uses_rollback_journal_and_lock_file(home):
 
 # ------------------------------------------------------------------ id prefixes
 @pytest.fixture
-def id_store(home):
+def id_store(home, mode):
     store = Store(home)
     ids = {
         "a": "abc0" + "0" * 28,
@@ -255,7 +279,7 @@ def test_non_hex_prefix_is_a_clear_error(id_store, prefix):
     assert store.count_tasks() == 3
 
 
-def test_json_columns_round_trip(home):
+def test_json_columns_round_trip(home, mode):
     store = Store(home)
     task_id = add_task(store, tags=["a", "ü"], script={"argv": ["--x", "1"]},
                        environment={"python": "3.x"})
@@ -280,7 +304,7 @@ def test_unusable_home_is_a_clear_error(tmp_path):
 
 # ------------------------------------------------------------------ claim
 @pytest.mark.parametrize("returning", [True, False], ids=["returning", "sqlite-3.34"])
-def test_claim_order_queues_priority_age_and_stray_rows(home, monkeypatch, returning):
+def test_claim_order_queues_priority_age_and_stray_rows(home, monkeypatch, returning, mode):
     if not returning:  # SQLite before 3.35 (RHEL 9, Ubuntu 20.04) has no RETURNING
         monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
     store = Store(home)

@@ -1,0 +1,119 @@
+"""Workers: registration, heartbeats, lost workers' tasks, the end of a run."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .exceptions import StoreError
+from .status import TaskStatus
+from .store_base import _now
+
+
+class WorkerQueries:
+    """Queries on workers and the runs they hold (a mixin of Store)."""
+
+    # ------------------------------------------------------------------ workers
+    def register_worker(self, name: str, host: str, pid: int, queues: list[str], slots: int) -> None:
+        now = _now()
+        self.execute(
+            "INSERT INTO workers(name, host, pid, queues, slots, started, last_heartbeat, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'running') ON CONFLICT(name) DO UPDATE SET "
+            "host = excluded.host, pid = excluded.pid, queues = excluded.queues, "
+            "slots = excluded.slots, started = excluded.started, "
+            "last_heartbeat = excluded.last_heartbeat, state = 'running'",
+            (name, host, pid, json.dumps(queues), slots, now, now))
+
+    def worker_row(self, name: str) -> dict | None:
+        return self.one("SELECT * FROM workers WHERE name = ?", (name,))
+
+    def heartbeat(self, name: str, task_ids: list[str], state: str = "running") -> list[str]:
+        """Record that a worker is alive and its tasks too; returns those of its tasks whose
+        abort was requested."""
+        now = _now()
+        with self.transaction() as conn:
+            conn.execute("UPDATE workers SET last_heartbeat = ?, state = ? WHERE name = ?",
+                         (now, state, name))
+            if not task_ids:
+                return []
+            marks = ", ".join("?" for _ in task_ids)
+            conn.execute(f"UPDATE tasks SET last_update = ? WHERE id IN ({marks}) "
+                         "AND status = 'in_progress'", (now, *task_ids))
+            return [r["id"] for r in conn.execute(
+                f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
+
+    def unregister_worker(self, name: str) -> None:
+        self.execute("DELETE FROM workers WHERE name = ?", (name,))
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            workers = [dict(r) for r in conn.execute("SELECT * FROM workers ORDER BY name")]
+            for w in workers:
+                w["queues"] = json.loads(w["queues"])
+                w["tasks"] = [r["id"] for r in conn.execute(
+                    "SELECT id FROM tasks WHERE worker = ? AND status = 'in_progress'", (w["name"],))]
+        return workers
+
+    def sweep_lost(self, timeout: float, *, requeue: bool = False, exclude_worker: str | None = None,
+                   only_worker: str | None = None) -> list[tuple[str, str]]:
+        """Fail (or re-queue) in-progress tasks whose worker stopped beating for ``timeout`` s
+        (with ``only_worker``: every in-progress task of that worker, at once).
+
+        Returns ``(task_id, worker)`` pairs that were handled.
+        """
+        now = _now()
+        limit = now - timeout
+        handled = []
+        with self.transaction() as conn:
+            if only_worker is not None:
+                rows = conn.execute("SELECT id, worker, queue FROM tasks WHERE status = 'in_progress' "
+                                    "AND worker = ?", (only_worker,)).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT t.id, t.worker, t.queue FROM tasks t LEFT JOIN workers w ON w.name = t.worker "
+                    "WHERE t.status = 'in_progress' AND t.worker IS NOT NULL AND t.worker != ? "
+                    "AND (w.name IS NULL OR w.last_heartbeat < ?) AND t.last_update < ?",
+                    (exclude_worker or "", limit, limit)).fetchall()
+            for row in rows:
+                if requeue:
+                    conn.execute("UPDATE tasks SET status = 'queued', worker = NULL, status_reason = ?, "
+                                 "last_update = ? WHERE id = ?",
+                                 (f"re-queued: worker {row['worker']} lost", now, row["id"]))
+                    conn.execute("INSERT OR IGNORE INTO queue_entries(queue, task_id, priority, enqueued) "
+                                 "VALUES (?, ?, 1, ?)", (row["queue"] or "default", row["id"], now))
+                else:
+                    conn.execute("UPDATE tasks SET status = 'failed', status_reason = ?, completed = ?, "
+                                 "last_update = ? WHERE id = ?",
+                                 (f"worker {row['worker']} lost", now, now, row["id"]))
+                handled.append((row["id"], row["worker"]))
+            if only_worker is None:
+                conn.execute("UPDATE workers SET state = 'lost' WHERE last_heartbeat < ? AND state != 'lost'",
+                             (limit,))
+        return handled
+
+    def abort_requested(self, task_ids: list[str]) -> list[str]:
+        """Those of ``task_ids`` whose abort was requested."""
+        marks = ", ".join("?" for _ in task_ids)
+        return [r["id"] for r in self.rows(
+            f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
+
+    def set_task_pid(self, task_id: str, pid: int) -> None:
+        self.execute("UPDATE tasks SET pid = ?, last_update = ? WHERE id = ?", (pid, _now(), task_id))
+
+    def finish_task(self, task_id: str, worker: str | None, status: TaskStatus, reason: str,
+                    environment: dict | None = None) -> bool:
+        """End a running task (completed / failed / stopped), run by ``worker`` (None: by the
+        process that recorded it), in one transaction. Does nothing, and returns False, if the
+        task is no longer that run (lost, aborted, reset, deleted)."""
+        now = _now()
+        status = TaskStatus(status)
+        if status not in (TaskStatus.completed, TaskStatus.failed, TaskStatus.stopped):
+            raise StoreError(f"A run cannot end as {status.value}.")
+        sets = "status = ?, status_reason = ?, completed = ?, last_update = ?, abort_requested = 0"
+        args: list[Any] = [status.value, reason, now, now]
+        if environment is not None:
+            sets += ", environment = ?"
+            args.append(json.dumps(environment))
+        owner = "worker = ?" if worker is not None else "worker IS NULL"
+        args += [task_id] + ([worker] if worker is not None else [])
+        return self.execute(f"UPDATE tasks SET {sets} WHERE id = ? AND status = 'in_progress' "
+                            f"AND {owner}", args) == 1
