@@ -10,6 +10,8 @@ import os
 import threading
 from typing import Any
 
+from . import current_run
+
 _original = None
 _state = threading.local()
 #: arguments parsed before Task.init: recorded when the task exists.
@@ -38,11 +40,9 @@ def _parse_known_args(self, args=None, namespace=None):
 
 
 def _stored_args() -> dict[str, Any]:
-    from .task import Task
-
-    task = Task._current
+    task = current_run.get()
     if task is not None:
-        return task._get_section("Args") if task._attached else {}
+        return task.get_parameters_as_dict().get("Args", {}) if task.is_attached else {}
     task_id = os.environ.get("LOCALTASK_TASK_ID")
     if not task_id:
         return {}
@@ -56,8 +56,6 @@ def _stored_args() -> dict[str, Any]:
 
 def _on_parsed(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
     global pending
-    from .task import Task
-
     helps = {a.dest: (a.help or "") for a in parser._actions
              if a.dest not in (argparse.SUPPRESS, "help") and a.help != argparse.SUPPRESS}
     from .exceptions import ParameterError
@@ -73,8 +71,8 @@ def _on_parsed(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
         if name in values:
             setattr(ns, name, value)
             values[name] = value
-    task = Task._current
+    task = current_run.get()
     if task is not None:
-        task._record_args(values, helps)
+        task.record_arguments(values, helps)
     else:
         pending = (values, helps)

@@ -73,7 +73,7 @@ class Logger:
 
     def report_text(self, msg: str, level: int = 20, print_console: bool = True) -> None:
         """Write a line to the task's console log (and to the terminal)."""
-        self._task._write_console(str(msg) + "\n", print_console=print_console)
+        self._task.write_console(str(msg) + "\n", print_console=print_console)
 
     def flush(self) -> None:
         """Write buffered scalars to the store now. Raises StoreFullError (or another
@@ -84,9 +84,9 @@ class Logger:
             return
         try:
             if self._seq is None:
-                self._seq = self._task._store.get_task(self._task.id)["seq"]
+                self._seq = self._task.store.get_task(self._task.id)["seq"]
             # SQLite stores NaN as NULL; read back as NaN by get_reported_scalars.
-            self._task._store.add_scalars(
+            self._task.store.add_scalars(
                 self._seq, [r if not math.isnan(r[3]) else (r[0], r[1], r[2], None, r[4]) for r in rows])
             with self._lock:  # everything kept is written: an earlier failure is over
                 if not self._buffer:

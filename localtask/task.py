@@ -1,7 +1,6 @@
 """The Task API, named and behaving as ClearML's wherever ClearML has the same call."""
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .folders import make_dirs
-from . import argparse_hook, params as P
+from . import argparse_hook, current_run, params as P
 from ._logging import get_logger
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger, scalars_as_dict
@@ -84,21 +83,6 @@ def store_code(store: Store, code: bytes | None) -> dict[str, Any]:
     return {"code": None, "code_ref": digest}
 
 
-class _RecordingQuitter:
-    """Wraps the ``exit``/``quit`` builtins so that the task sees the exit code they give."""
-
-    def __init__(self, quitter: Any):
-        self._quitter = quitter
-
-    def __repr__(self) -> str:
-        return repr(self._quitter)
-
-    def __call__(self, code: Any = None) -> None:
-        if Task._current is not None:
-            Task._current._exit_code = code if isinstance(code, int) else (0 if code is None else 1)
-        self._quitter(code)
-
-
 class ConnectedDict(dict):
     """The mapping returned by :meth:`Task.connect`: every change is written to the task."""
 
@@ -138,9 +122,6 @@ class Task:
     TaskTypes = TaskTypes
     TaskStatusEnum = TaskStatus
 
-    _current: "Task | None" = None
-    _hooks_installed = False
-
     def __init__(self, store: Store, task_id: str, *, owned: bool = False, attached: bool = False):
         self._store = store
         self._id = task_id
@@ -149,9 +130,7 @@ class Task:
         self._logger: Logger | None = None
         self._console = None
         self._closed = False
-        self._exit_code: int | None = None
         self._modules_at_init: frozenset[str] = frozenset()
-        self._error: str | None = None
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -170,8 +149,9 @@ class Task:
         Calling it again in the same process returns the same task.
         Raises StoreError subclasses when the store cannot be used.
         """
-        if cls._current is not None and not cls._current._closed:
-            return cls._current
+        current = current_run.get()
+        if current is not None and not current._closed:
+            return current
         argparse_hook.enabled = bool(auto_connect_arg_parser)
         attach_id = os.environ.get("LOCALTASK_TASK_ID")
         if attach_id:
@@ -185,12 +165,12 @@ class Task:
             store = Store.open(home)
             task = cls._create_recorded(store, project_name, task_name, task_type, tags)
             task._announce()
-        cls._current = task
-        task._install_hooks(auto_connect_streams and not task._attached)
+        current_run.set(task)
+        task._console = current_run.install_hooks(task, auto_connect_streams and not task._attached)
         if argparse_hook.pending is not None and auto_connect_arg_parser:
             values, helps = argparse_hook.pending
             argparse_hook.pending = None
-            task._record_args(values, helps)
+            task.record_arguments(values, helps)
         return task
 
     def _announce(self) -> None:
@@ -238,61 +218,11 @@ class Task:
         task._modules_at_init = capture.imported_top_levels()
         return task
 
-    def _install_hooks(self, tee_console: bool) -> None:
-        if tee_console:
-            from .console import ConsoleCapture
-
-            try:
-                self._console = ConsoleCapture(self._store.console_path(self.id))
-            except OSError as exc:  # a full disk must not stop the run: only its console is lost
-                sys.stderr.write(f"localtask: cannot write the console log of task {self.id}: "
-                                 f"{exc.strerror or exc}; the run goes on, its console is not recorded\n")
-        if not Task._hooks_installed:
-            Task._hooks_installed = True
-            atexit.register(Task._at_exit)
-            previous_hook = sys.excepthook
-
-            def excepthook(exc_type, exc, tb):
-                current = Task._current
-                if current is not None and not issubclass(exc_type, KeyboardInterrupt):
-                    import traceback
-
-                    current._error = "".join(traceback.format_exception(exc_type, exc, tb))
-                elif current is not None:
-                    current._error = "KeyboardInterrupt"
-                previous_hook(exc_type, exc, tb)
-
-            sys.excepthook = excepthook
-            original_exit = sys.exit
-
-            def exit_(code=0):
-                if Task._current is not None:
-                    Task._current._exit_code = code if isinstance(code, int) else (0 if code is None else 1)
-                original_exit(code)
-
-            sys.exit = exit_
-            # The exit()/quit() builtins raise SystemExit without going through sys.exit.
-            import builtins
-
-            for name in ("exit", "quit"):
-                quitter = getattr(builtins, name, None)
-                if quitter is not None:
-                    setattr(builtins, name, _RecordingQuitter(quitter))
-
-    @staticmethod
-    def _at_exit() -> None:
-        task = Task._current
-        if task is not None and not task._closed:
-            try:
-                task.close()
-            except Exception as exc:  # never hide the script's own exit status
-                print(f"localtask: could not close task {task.id}: {exc}", file=sys.__stderr__)
-
     # ------------------------------------------------------------------ lookup
     @classmethod
     def current_task(cls) -> "Task | None":
         """The task this process recorded or runs, or None."""
-        return cls._current
+        return current_run.get()
 
     @classmethod
     def get_task(cls, task_id: str | None = None, project_name: str | None = None,
@@ -330,7 +260,7 @@ class Task:
 
     @classmethod
     def _from_store(cls, store: Store, task_id: str) -> "Task":
-        current = cls._current
+        current = current_run.get()
         if current is not None and current.id == task_id and current._store.home == store.home:
             return current
         return cls(store, task_id)
@@ -388,6 +318,17 @@ class Task:
     @property
     def store_home(self) -> Path:
         return self._store.home
+
+    @property
+    def store(self) -> Store:
+        """The :class:`Store` this task lives in."""
+        return self._store
+
+    @property
+    def is_attached(self) -> bool:
+        """True when this process runs the task for a worker (``LOCALTASK_TASK_ID`` set): its
+        stored parameters replace the script's own values."""
+        return self._attached
 
     def get_tags(self) -> list[str]:
         return list(self.data["tags"])
@@ -461,8 +402,11 @@ class Task:
     def _delete_param(self, section: str, name: str) -> None:
         self._store.delete_parameter(self.id, section, name, check_edit=not self._can_write_freely())
 
-    def _record_args(self, values: Mapping[str, Any], helps: Mapping[str, str]) -> None:
-        self._write_params("Args", values, helps)
+    def record_arguments(self, values: Mapping[str, Any], descriptions: Mapping[str, str] | None = None) -> None:
+        """Record parsed command-line arguments ``{name: value}`` (with their help texts) in the
+        ``Args`` section, as the argparse hook does. Raises ParameterError for a name or value
+        that cannot be stored."""
+        self._write_params("Args", values, descriptions)
 
     def connect(self, mutable: Any, name: str | None = None) -> Any:
         """Record a dict (section ``name``, default ``General``), an argparse Namespace (``Args``)
@@ -641,7 +585,9 @@ class Task:
             self._logger = Logger(self)
         return self._logger
 
-    def _write_console(self, text: str, print_console: bool = True) -> None:
+    def write_console(self, text: str, print_console: bool = True) -> None:
+        """Add ``text`` to the task's console log, and with ``print_console`` to stdout too
+        (a disk error on the log is logged, never raised: the script goes on)."""
         if print_console and self._console is not None:
             sys.stdout.write(text)  # the tee writes it to the log too
             return
@@ -742,8 +688,7 @@ class Task:
             if self._console is not None:
                 self._console.stop()
                 self._console = None
-            if Task._current is self:
-                Task._current = None
+            current_run.clear(self)
         if first_error is not None:
             raise first_error
 
@@ -758,11 +703,12 @@ class Task:
                 environment = capture.capture_environment(self._store.cache_dir)
             except Exception as exc:  # the run's result matters more than a package list
                 log.warning("task %s: could not refresh the package list: %s", self.id, exc)
-        if self._error:
-            lines = self._error.strip().splitlines()
+        error, exit_code = current_run.outcome(self)
+        if error:
+            lines = error.strip().splitlines()
             status, reason = TaskStatus.failed, "\n".join(lines[-20:])
-        elif self._exit_code not in (None, 0):
-            status, reason = TaskStatus.failed, f"exit code {self._exit_code}"
+        elif exit_code not in (None, 0):
+            status, reason = TaskStatus.failed, f"exit code {exit_code}"
         else:
             status, reason = TaskStatus.completed, ""
         self._store.finish_task(self.id, None, status, reason, environment=environment)
@@ -868,8 +814,7 @@ class Task:
             if clone:
                 self.mark_stopped(force=True, status_message=f"execution moved to task {target.id}")
                 self._closed = True
-            if Task._current is self:
-                Task._current = None
+            current_run.clear(self)
             sys.stdout.flush()
             sys.exit(0)
         return target

@@ -25,8 +25,7 @@ def pytest_configure(config):
 @pytest.fixture
 def localtask_home(tmp_path, monkeypatch):
     """A fresh, empty store folder for this test; ``LOCALTASK_HOME`` points at it."""
-    from . import argparse_hook
-    from .task import Task
+    from . import argparse_hook, current_run
 
     # pytest's own command line went through argparse before any test ran; it is not the
     # task's arguments, so Task.init in a test must not record it as Args/.
@@ -34,15 +33,18 @@ def localtask_home(tmp_path, monkeypatch):
     home = tmp_path / "localtask-home"
     monkeypatch.setenv("LOCALTASK_HOME", str(home))
     monkeypatch.delenv("LOCALTASK_TASK_ID", raising=False)
-    previous = Task._current
-    Task._current = None
+    previous = current_run.get()
+    if previous is not None:
+        current_run.clear(previous)
     yield home
-    current = Task._current
+    current = current_run.get()
     if current is not None and current is not previous:
         try:
             current.close()
         finally:
-            Task._current = previous
+            current_run.clear(current)
+            if previous is not None:
+                current_run.set(previous)
 
 
 @pytest.fixture
