@@ -265,7 +265,7 @@ def report_table(title, series, iteration=None, table_plot=None, csv=None, url=N
     elif _is(table_plot, "pandas", "DataFrame"):
         df = table_plot
         columns = [str(df.index.name or "")] + [str(c) for c in df.columns]
-        body = [[_plain(i)] + [_plain(v) for v in row] for i, row in zip(df.index.tolist(), df.values.tolist())]
+        body = [[_plain(row[0])] + [_plain(v) for v in row[1:]] for row in df.itertuples(index=True, name=None)]
     elif isinstance(table_plot, (list, tuple)) and all(isinstance(r, (list, tuple)) for r in table_plot):
         rows = _plain(list(table_plot))
         columns, body = ([str(c) for c in rows[0]], rows[1:]) if rows else ([], [])

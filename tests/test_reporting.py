@@ -78,6 +78,7 @@ def test_table_dataframe_rows_csv(tmp_path):
     rec = r.report_table("t", "s", iteration=1, table_plot=df)
     tbl = rec.figure["layout"]["localtask_table"]
     assert tbl == {"columns": ["id", "a", "b"], "rows": [["x", 1, 0.5], ["y", 2, None]]}
+    assert isinstance(tbl["rows"][0][1], int)
     assert rec.figure["data"][0]["type"] == "table"
     assert rec.figure["data"][0]["header"]["values"] == ["id", "a", "b"]
     json.dumps(rec.figure)
@@ -142,3 +143,37 @@ def test_matplotlib():
     plt.close("all")
     with pytest.raises(r.ReportingError, match="matplotlib Figure"):
         r.report_matplotlib_figure("f", "s", 3)
+
+
+def test_mpl_capture_show_savefig(tmp_path):
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from localtask import mpl_capture
+    got = []
+    mpl_capture.install(lambda t, s, f, i: got.append((t, i, r.report_matplotlib_figure(t, s, f, i))))
+    mpl_capture.install(lambda t, s, f, i: got.append((t, i, r.report_matplotlib_figure(t, s, f, i))))  # idempotent
+    try:
+        fig, ax = plt.subplots()
+        ax.set_title("loss")
+        fig.savefig(tmp_path / "a.png")
+        plt.show()
+        assert (tmp_path / "a.png").stat().st_size > 0
+        assert [(t, i) for t, i, _ in got] == [("loss", 0), ("loss", 1)]
+        _png_ok(got[0][2].sample.data)
+    finally:
+        mpl_capture.uninstall()
+        plt.close("all")
+    fig.savefig(tmp_path / "b.png")
+    assert len(got) == 2
+
+
+def test_mpl_capture_on_later_import():
+    pytest.importorskip("matplotlib")
+    code = ("import sys; from localtask import mpl_capture; got=[]; "
+            "mpl_capture.install(lambda t,s,f,i: got.append(t)); "
+            "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
+            "f=plt.figure(); f.suptitle('x'); import io; f.savefig(io.BytesIO()); print(got)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['x']"
