@@ -1,6 +1,9 @@
-"""Scalars and text reported by a task. Scalars are buffered and written in batches."""
+"""What a task reports: scalars, text, and ClearML's plots, tables, debug samples and single
+values (converted by :mod:`localtask.reporting`). All are buffered and written in batches by
+one background thread, so a training loop never waits on the store."""
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -8,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._logging import get_logger
 from .exceptions import LocaltaskError, StoreError, StoreFullError
+from . import current_run, reporting
 from .params import shown
+from .report_writer import ReportWriter
 
 if TYPE_CHECKING:
     from .task import Task
@@ -22,7 +27,9 @@ MAX_UNWRITTEN = 10 * BATCH_SIZE
 
 
 class Logger:
-    """ClearML-style logger: ``report_scalar`` / ``report_text``; get it with ``task.get_logger()``."""
+    """ClearML's Logger: ``report_scalar``, ``report_text`` and every ``report_*`` call of
+    :mod:`localtask.reporting` (histogram, table, image, media, plotly, matplotlib, ...), with
+    ClearML's arguments; get it with ``task.get_logger()`` or ``Logger.current_logger()``."""
 
     def __init__(self, task: "Task"):
         self._task = task
@@ -32,6 +39,13 @@ class Logger:
         self._thread: threading.Thread | None = None
         self._seq: int | None = None
         self._last_error: Exception | None = None
+        self._reports = ReportWriter(task.store, task.id)
+
+    @classmethod
+    def current_logger(cls) -> "Logger | None":
+        """The logger of the task this process runs (None before ``Task.init``)."""
+        task = current_run.get()
+        return task.get_logger() if task is not None else None
 
     def report_scalar(self, title: str, series: str, value: float, iteration: int) -> None:
         """Record one point of the plot ``title``, line ``series``. Written in batches, in the
@@ -68,8 +82,15 @@ class Logger:
             self._start_flusher()
 
     def report_single_value(self, name: str, value: float) -> None:
-        """A summary value, kept as the scalar ``Summary/<name>`` at iteration 0."""
+        """A summary value: shown in the task's Info, and kept as the scalar ``Summary/<name>`` at
+        iteration 0 (ClearML's scalars list it too)."""
+        self._keep(reporting.report_single_value(name, value))
         self.report_scalar("Summary", name, value, 0)
+
+    def _keep(self, record) -> None:
+        self._reports.add(record)
+        if self._thread is None:
+            self._start_flusher()
 
     def report_text(self, msg: str, level: int = 20, print_console: bool = True) -> None:
         """Write a line to the task's console log (and to the terminal)."""
@@ -78,6 +99,7 @@ class Logger:
     def flush(self) -> None:
         """Write buffered scalars to the store now. Raises StoreFullError (or another
         StoreError) when the store cannot be written; the points are then kept for the next try."""
+        self._flush_reports()
         with self._lock:
             rows, self._buffer = self._buffer, []
         if not rows:
@@ -103,6 +125,19 @@ class Logger:
             raise type(exc)(f"Cannot write the scalars of task {self._task.id} ({kept} points kept in "
                             f"memory, retried at the next write): {exc}") from None
 
+    def _flush_reports(self) -> None:
+        if not self._reports.pending():
+            return
+        taken = self._reports.take()
+        try:
+            if self._seq is None:
+                self._seq = self._task.store.get_task(self._task.id)["seq"]
+            self._reports.write(self._seq, taken)
+        except StoreError as exc:
+            self._reports.put_back(taken)
+            raise type(exc)(f"Cannot write the plots and debug samples of task {self._task.id} "
+                            f"(kept in memory, retried at the next write): {exc}") from None
+
     def _start_flusher(self) -> None:
         self._thread = threading.Thread(target=self._run, name="localtask-scalars", daemon=True)
         self._thread.start()
@@ -122,6 +157,31 @@ class Logger:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.flush()
+
+
+#: the ClearML report calls converted by localtask.reporting and kept by the logger
+REPORT_CALLS = (
+    "report_histogram", "report_vector", "report_table", "report_line_plot", "report_scatter2d",
+    "report_scatter3d", "report_surface", "report_confusion_matrix", "report_matrix",
+    "report_image", "report_media", "report_plotly", "report_matplotlib_figure",
+)
+
+
+def _report_method(name: str):
+    convert = getattr(reporting, name)
+
+    @functools.wraps(convert)
+    def method(self: Logger, *args: Any, **kwargs: Any) -> None:
+        self._keep(convert(*args, **kwargs))
+
+    method.__doc__ = (convert.__doc__ or f"ClearML's ``Logger.{name}``, with its arguments.") + (
+        "\n\nKept as an output of the task (not cloned; reset deletes it) and written in the "
+        "background. Raises ReportingError naming the argument that is not accepted.")
+    return method
+
+
+for _name in REPORT_CALLS:
+    setattr(Logger, _name, _report_method(_name))
 
 
 def scalars_as_dict(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, list]]]:

@@ -29,8 +29,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from .exceptions import LocaltaskError
 
-class ReportingError(ValueError):
+
+class ReportingError(LocaltaskError, ValueError):
     """A report_* call got an argument of a kind it does not accept."""
 
 

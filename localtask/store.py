@@ -2,7 +2,7 @@
 
 Only these store modules speak SQL: ``store_base`` (schema, connections, transactions),
 ``store_access`` (local and shared access), and the queries grouped by concern in
-``store_tasks``, ``store_queue``, ``store_workers`` and ``store_outputs``. Every state change
+``store_tasks``, ``store_queue``, ``store_workers``, ``store_outputs`` and ``store_reports``. Every state change
 is one short ``BEGIN IMMEDIATE`` transaction opened by :meth:`Store.transaction`; none is held
 across git, pip or artifact I/O.
 
@@ -36,6 +36,7 @@ from .store_base import (
 )
 from .store_outputs import OutputQueries
 from .store_queue import QueueQueries
+from .store_reports import ReportQueries
 from .store_tasks import TaskQueries
 from .store_workers import WorkerQueries
 
@@ -49,7 +50,7 @@ __all__ = [
 _REEXPORTED = (_claim_owner_dead, _env_float, _file_size_limit, _lock_host_name, _now, _pid_alive)
 
 
-class Store(TaskQueries, QueueQueries, WorkerQueries, OutputQueries, StoreBase):
+class Store(TaskQueries, QueueQueries, WorkerQueries, OutputQueries, ReportQueries, StoreBase):
     """A localtask store folder. Obtain one with :meth:`Store.open` (cached per folder)."""
 
     _instances: dict[Path, "Store"] = {}

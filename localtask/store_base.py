@@ -28,7 +28,7 @@ from .exceptions import (
 )
 from .folders import make_dirs, precreate_shared_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "localtask.db"
 DEFAULT_BUSY_TIMEOUT = 30.0
 NETWORK_FILESYSTEMS = {
@@ -129,6 +129,37 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (task_id, name)
     ) WITHOUT ROWID;
     INSERT INTO queues(name, created) VALUES ('default', strftime('%s','now'));
+    """,
+    # 1 -> 2: plots, debug samples and single values (ClearML's Logger reports)
+    """
+    CREATE TABLE plots (
+        task_seq INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        series TEXT NOT NULL,
+        iteration INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        figure TEXT NOT NULL,
+        ts REAL NOT NULL
+    );
+    CREATE INDEX plots_task ON plots(task_seq, title, series);
+    CREATE TABLE samples (
+        task_seq INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        series TEXT NOT NULL,
+        iteration INTEGER NOT NULL,
+        filename TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        ts REAL NOT NULL
+    );
+    CREATE INDEX samples_task ON samples(task_seq, title, series, iteration);
+    CREATE TABLE single_values (
+        task_seq INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        value REAL,
+        ts REAL NOT NULL,
+        PRIMARY KEY (task_seq, name)
+    );
     """,
 ]
 

@@ -284,9 +284,11 @@ class TaskQueries:
                 completed=None, status_reason="", worker=None, queue=None, host=None, pid=None,
                 abort_requested=0, status_before_queue=None)
             conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
-            conn.execute("DELETE FROM scalars WHERE task_seq = ?", (row["seq"],))
+            for table in ("scalars", "plots", "single_values"):
+                conn.execute(f"DELETE FROM {table} WHERE task_seq = ?", (row["seq"],))
             files = []
-            if delete_artifacts:
+            if delete_artifacts:  # debug samples go with the artifacts (their folder: the caller)
+                conn.execute("DELETE FROM samples WHERE task_seq = ?", (row["seq"],))
                 files = [r["filename"] for r in conn.execute(
                     "SELECT filename FROM artifacts WHERE task_id = ?", (task_id,))]
                 conn.execute("DELETE FROM artifacts WHERE task_id = ?", (task_id,))
@@ -298,7 +300,8 @@ class TaskQueries:
             row = self._get(conn, task_id, "status, seq")
             status_rules.check(task_id, row["status"], "delete", force)
             conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
-            conn.execute("DELETE FROM scalars WHERE task_seq = ?", (row["seq"],))
+            for table in ("scalars", "plots", "samples", "single_values"):
+                conn.execute(f"DELETE FROM {table} WHERE task_seq = ?", (row["seq"],))
             for table in ("parameters", "configurations", "artifacts"):
                 conn.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
             conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))

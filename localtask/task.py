@@ -116,6 +116,20 @@ class ConnectedDict(dict):
         self._task._delete_param(self._section, key)
 
 
+def _framework_on(auto_connect_frameworks: Any, name: str) -> bool:
+    """ClearML's switch: ``True``/``False`` for all frameworks, or ``{name: bool}``."""
+    if isinstance(auto_connect_frameworks, dict):
+        return bool(auto_connect_frameworks.get(name, True))
+    return bool(auto_connect_frameworks)
+
+
+def _report_figure(title: str, series: str, figure: Any, iteration: int) -> None:
+    """A figure shown or saved with matplotlib, reported as ClearML does (a plot of the task)."""
+    task = current_run.get()
+    if task is not None and not task._closed:
+        task.get_logger().report_matplotlib_figure(title, series, figure, iteration)
+
+
 class Task:
     """A recorded run. Create one with :meth:`Task.init`; find others with :meth:`get_task`."""
 
@@ -171,6 +185,10 @@ class Task:
             values, helps = argparse_hook.pending
             argparse_hook.pending = None
             task.record_arguments(values, helps)
+        if _framework_on(auto_connect_frameworks, "matplotlib"):
+            from . import mpl_capture
+
+            mpl_capture.install(_report_figure)
         return task
 
     def _announce(self) -> None:
@@ -580,10 +598,40 @@ class Task:
 
     # ------------------------------------------------------------------ outputs
     def get_logger(self) -> Logger:
-        """The task's :class:`Logger` (scalars, text)."""
+        """The task's :class:`Logger` (scalars, text, plots, tables, debug samples)."""
         if self._logger is None:
             self._logger = Logger(self)
         return self._logger
+
+    @property
+    def logger(self) -> Logger:
+        """The task's :class:`Logger` (as ``get_logger()``)."""
+        return self.get_logger()
+
+    def get_reported_plots(self, max_iterations: int | None = None) -> list[dict]:
+        """Every plot reported, oldest first: ``{title, series, iteration, kind, figure}`` with
+        the plotly figure dict (ClearML's ``plot_str`` parsed)."""
+        self._flush_logger()
+        plots = self._store.get_plots(self.id)
+        return plots[-max_iterations:] if max_iterations else plots
+
+    def get_debug_samples(self) -> list[dict]:
+        """Every debug sample: ``{title, series, iteration, mime, size, path}``."""
+        from .report_writer import samples_dir
+
+        self._flush_logger()
+        folder = samples_dir(self._store, self.id)
+        return [{**{k: r[k] for k in ("title", "series", "iteration", "mime", "size")},
+                 "path": folder / r["filename"]} for r in self._store.get_samples(self.id)]
+
+    def get_single_values(self) -> dict[str, float]:
+        """The values reported with ``report_single_value``, by name."""
+        self._flush_logger()
+        return self._store.get_single_values(self.id)
+
+    def _flush_logger(self) -> None:
+        if self._logger is not None:
+            self._logger.flush()
 
     def write_console(self, text: str, print_console: bool = True) -> None:
         """Add ``text`` to the task's console log, and with ``print_console`` to stdout too
@@ -732,6 +780,10 @@ class Task:
         folder = artifacts_mod.artifacts_dir(self._store, self.id)
         for name in files:
             artifacts_mod.remove_file(folder, name)
+        if delete_artifacts:  # "artifacts and debug samples"
+            from .report_writer import samples_dir
+
+            shutil.rmtree(samples_dir(self._store, self.id), ignore_errors=True)
 
     def delete(self, force: bool = False) -> None:
         """Delete the task, its outputs and its files. Refused on a running or published task."""
