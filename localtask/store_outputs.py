@@ -23,7 +23,7 @@ class OutputQueries:
         with self.read() as conn:
             seq = self._get(conn, task_id, "seq")["seq"]
             return [dict(r) for r in conn.execute(
-                "SELECT title, series, iteration, value FROM scalars WHERE task_seq = ? "
+                "SELECT title, series, iteration, value, ts FROM scalars WHERE task_seq = ? "
                 "ORDER BY title, series, iteration, rowid", (seq,))]
 
     def count_scalars(self, task_id: str) -> int:

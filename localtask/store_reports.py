@@ -70,6 +70,14 @@ class ReportQueries:
                                "WHERE task_seq = ? AND filename = ?", (seq, filename)).fetchone()
         return dict(row) if row else None
 
+    def plot_image_named(self, task_id: str, filename: str) -> bool:
+        """Whether a plot drawn as an image (a matplotlib figure) shows the file ``filename``."""
+        with self.read() as conn:
+            seq = self._get(conn, task_id, "seq")["seq"]
+            return conn.execute(
+                "SELECT 1 FROM plots WHERE task_seq = ? AND kind = 'image' AND "
+                "json_extract(figure, '$.layout.localtask_image.sample') = ?", (seq, filename)).fetchone() is not None
+
     # ------------------------------------------------------------------ single values
     def get_single_values(self, task_id: str) -> dict[str, float | None]:
         with self.read() as conn:

@@ -111,6 +111,9 @@ def task_view(store, task_id: str, *, diff_limit: int | None = None) -> dict[str
         "allowed": allowed_actions(task_id, row["status"]),
         "outputs": {
             "scalars": store.count_scalars(task_id),
+            "plots": store.count_plots(task_id),
+            "debug_samples": len(store.get_samples(task_id)),
+            "single_values": store.get_single_values(task_id),
             "artifacts": artifact_rows(store.get_artifacts(task_id)),
             "console_log": {"path": str(console), "size": console.stat().st_size if console.exists() else 0},
         },

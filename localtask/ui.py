@@ -33,7 +33,6 @@ from typing import Any, Callable
 
 from . import __version__, params as P, status as status_rules
 from .exceptions import IllegalTransitionError, LocaltaskError, ParameterError, TaskNotFoundError
-from .logger import scalars_as_dict
 from .status import TaskStatus
 from .store import Store
 from .task_view import allowed_actions, parameter_rows, task_view
@@ -56,7 +55,8 @@ STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
-    "plot.js": "text/javascript; charset=utf-8",
+    "charts.js": "text/javascript; charset=utf-8",
+    "view-plots.js": "text/javascript; charset=utf-8",
     "dom.js": "text/javascript; charset=utf-8",
     "api.js": "text/javascript; charset=utf-8",
     "dialogs.js": "text/javascript; charset=utf-8",
@@ -75,8 +75,10 @@ MAX_DIFF_BYTES = 2 * 1024 * 1024
 CONSOLE_CHUNK = 512 * 1024
 MAX_POINTS = 2000
 #: operations the page offers, checked with the status rules (clone is always allowed).
+# plotly.js writes its own <style> rules at run time: inline styles are allowed, scripts never
+# (the page builds nodes, never HTML strings, so a style cannot come from a task's data)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
                                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -93,6 +95,22 @@ def _require_starlette() -> None:
 
 
 # --------------------------------------------------------------------- JSON helpers
+PLOTLY_JS = "plotly.min.js"
+
+
+def plotly_js() -> Path | None:
+    """The plotly.js bundle inside the installed ``plotly`` Python package (the page's charts;
+    nothing is fetched from the internet), or None without that package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "package_data" / PLOTLY_JS
+        if path.is_file():
+            return path
+    return None
+
+
 def _plain(value: Any) -> Any:
     """``value`` with non-finite floats as strings ('nan', 'inf'): JSON has no such numbers."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -160,19 +178,19 @@ def _downsample(series: dict[str, list]) -> dict[str, list]:
         return series
     step = n / MAX_POINTS
     picks = sorted({int(i * step) for i in range(MAX_POINTS)} | {n - 1})
-    return {"x": [series["x"][i] for i in picks], "y": [series["y"][i] for i in picks]}
+    return {key: [values[i] for i in picks] for key, values in series.items()}
 
 
 def _scalars(store: Store, task_id: str) -> dict[str, Any]:
-    data = scalars_as_dict(store.get_scalars(task_id))
-    out = {}
-    for title, lines in data.items():
-        out[title] = {}
-        for name, line in lines.items():
-            line = _downsample(line)
-            out[title][name] = {"x": line["x"],
-                                "y": [v if math.isfinite(v) else None for v in line["y"]]}
-    return out
+    """``{title: {series: {x: iterations, y: values (None: not finite), t: wall times}}}``."""
+    out: dict[str, dict[str, dict[str, list]]] = {}
+    for row in store.get_scalars(task_id):
+        line = out.setdefault(row["title"], {}).setdefault(row["series"], {"x": [], "y": [], "t": []})
+        value = row["value"]
+        line["x"].append(row["iteration"])
+        line["y"].append(value if value is not None and math.isfinite(value) else None)
+        line["t"].append(row["ts"])
+    return {title: {name: _downsample(line) for name, line in lines.items()} for title, lines in out.items()}
 
 
 # --------------------------------------------------------------------- the application
@@ -266,6 +284,12 @@ class UI:
 
     async def static(self, request: "Request") -> "Response":
         name = request.path_params["name"]
+        if name == PLOTLY_JS:
+            path = plotly_js()
+            if path is None:
+                return _error("plotly is not installed: pip install 'localtask[ui]' to see charts.", 404)
+            return FileResponse(path, media_type="text/javascript; charset=utf-8",
+                                headers={**SECURITY_HEADERS, "Cache-Control": "max-age=86400"})
         if name not in STATIC_FILES:
             return _error("Not found.", 404)
         return FileResponse(STATIC / name, media_type=STATIC_FILES[name], headers=SECURITY_HEADERS)
@@ -340,6 +364,9 @@ class UI:
             "artifacts": view["outputs"]["artifacts"],
             "console_size": view["outputs"]["console_log"]["size"],
             "scalar_count": view["outputs"]["scalars"],
+            "plot_count": view["outputs"]["plots"],
+            "sample_count": view["outputs"]["debug_samples"],
+            "single_values": view["outputs"]["single_values"],
             "script_kind": view["script"].get("kind"),
         }
 
@@ -383,6 +410,37 @@ class UI:
 
     def scalars(self, request, body) -> dict:
         return {"scalars": _scalars(self.store, self._task_id(request))}
+
+    def plots(self, request, body) -> dict:
+        """The last report of each plot (title, series), with its plotly figure."""
+        task_id = self._task_id(request)
+        return {"plots": [{k: _plain(p[k]) for k in ("title", "series", "iteration", "kind", "figure")}
+                          for p in self.store.get_plots(task_id, last_only=True)]}
+
+    def samples(self, request, body) -> dict:
+        """Every debug sample (title, series, iteration, mime, size, file name to fetch)."""
+        return {"samples": [{k: r[k] for k in ("title", "series", "iteration", "filename", "mime", "size")}
+                            for r in self.store.get_samples(self._task_id(request))]}
+
+    def sample(self, request, body) -> "Response":
+        from .report_writer import samples_dir
+
+        task_id = self._task_id(request)
+        filename = request.path_params["filename"]
+        row = self.store.sample_named(task_id, filename)
+        if row is None and self.store.plot_image_named(task_id, filename):
+            row = {"mime": "image/png"}
+        if row is None or "/" in filename or filename.startswith("."):
+            raise TaskNotFoundError(f"Task {task_id} has no debug sample file {filename!r}.")
+        path = samples_dir(self.store, task_id) / filename
+        if not path.is_file():
+            raise TaskNotFoundError(f"The file of debug sample {filename!r} of task {task_id} is missing.")
+        # html and svg samples run nothing: a sandbox without scripts, as the page's own policy
+        headers = {**SECURITY_HEADERS, "Content-Security-Policy": "sandbox; default-src 'none'; "
+                   "img-src 'self' data:; style-src 'unsafe-inline'; media-src 'self'",
+                   "Cache-Control": "max-age=3600"}
+        headers.pop("X-Frame-Options")
+        return FileResponse(path, media_type=row["mime"], headers=headers)
 
     def artifact(self, request, body) -> "Response":
         from .artifacts import artifacts_dir
@@ -526,6 +584,9 @@ def create_app(home: str | Path | None = None, token: str | None = None) -> "Sta
         Route(tid + "/execution", r(ui.execution)),
         Route(tid + "/console", r(ui.console)),
         Route(tid + "/scalars", r(ui.scalars)),
+        Route(tid + "/plots", r(ui.plots)),
+        Route(tid + "/samples", r(ui.samples)),
+        Route(tid + "/samples/{filename:str}", r(ui.sample)),
         Route(tid + "/artifacts/{name:str}", r(ui.artifact)),
         *[Route(f"{tid}/{action}", w(getattr(ui, action)), methods=["POST"])
           for action in ("clone", "reset", "enqueue", "dequeue", "abort", "publish", "delete")],

@@ -289,7 +289,25 @@ def test_enqueue_then_a_burst_worker_runs_it_and_the_table_shows_it_completed(pa
 
     page.locator(f"tr.task-row[data-id='{draft.id}'] td.name a").click()
     page.locator(".tabs a[data-tab='scalars']").click()
-    expect(page.locator(".plot-card[data-title='loss'] path.plot-line")).to_have_count(2)
+    chart = page.locator(".plot-card[data-title='loss'] .js-plotly-plot")
+    expect(chart).to_have_count(1)
+    assert chart.evaluate("el => el.data.map(t => t.name)") == ["train", "val"]
+    # ClearML's scalar view: log scale, smoothing (the raw line kept faint), x axis by time
+    page.locator(".scalar-tools input[name='log']").check()
+    expect(page.locator(".plot-card[data-title='loss'] .js-plotly-plot")).to_have_count(1)
+    page.wait_for_function("""() => { const el = document.querySelector(".plot-card[data-title='loss'] .js-plotly-plot");
+                                      return el && el.layout.yaxis.type === 'log'; }""")
+    raw = chart.evaluate("el => el.data[0].y")
+    page.locator(".scalar-tools input[name='smooth']").fill("0.6")
+    page.locator(".scalar-tools input[name='smooth']").dispatch_event("change")
+    page.wait_for_function("""() => { const el = document.querySelector(".plot-card[data-title='loss'] .js-plotly-plot");
+                                      return el && el.data.length === 4; }""")
+    chart = page.locator(".plot-card[data-title='loss'] .js-plotly-plot")
+    smoothed = chart.evaluate("el => el.data.filter(t => !t.name.endsWith('(raw)'))[0].y")
+    assert smoothed[0] == pytest.approx(raw[0]) and smoothed[1:] != raw[1:]
+    page.locator(".scalar-tools select[name='axis']").select_option("wall")
+    page.wait_for_function("""() => { const el = document.querySelector(".plot-card[data-title='loss'] .js-plotly-plot");
+                                      return el && el.layout.xaxis.title.text === 'Wall time'; }""")
     shot(page, "task-page-scalars.png")
     page.locator(".tabs a[data-tab='console']").click()
     expect(page.locator("pre.console")).to_contain_text("epoch 3 of 4")
@@ -422,5 +440,60 @@ def test_multi_select_enqueue_abort_delete_and_compare(page, store, server):
     expect(differs).to_have_count(1)
     expect(differs).to_contain_text("General/lr")
     expect(differs.locator("td.val")).to_have_text(["0.3", "0.1"])  # in table order: newest first
-    expect(page.locator(".plot-card[data-title='loss'] path.plot-line")).to_have_count(4)
+    chart = page.locator(".plot-card[data-title='loss'] .js-plotly-plot")
+    expect(chart).to_have_count(1)
+    assert len(chart.evaluate("el => el.data.map(t => t.name)")) == 4
     shot(page, "compare.png")
+
+
+# ------------------------------------------------------------------ plots and debug samples
+def test_plots_and_debug_samples_tabs_show_every_report(page, store, server):
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("PIL")
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    task = Task.clone(store.ids["run1"], name="reports", home=store.home)
+    task.mark_started(force=True)
+    log = task.get_logger()
+    log.report_histogram("hist", "h", values=[3, 1, 2], iteration=0, xaxis="bin")
+    log.report_confusion_matrix("confusion", "m", matrix=[[5, 1], [2, 7]], iteration=0)
+    log.report_table("table", "t", iteration=0, table_plot=[["name", "score"], ["a", 1], ["b", 2]])
+    fig = plt.figure()
+    plt.plot([1, 3, 2])
+    log.report_matplotlib_figure("drawn", "d", figure=fig, iteration=0)
+    for it in range(3):
+        log.report_image("image", "i", iteration=it, image=np.full((8, 8, 3), 80 * it, dtype=np.uint8))
+    import io
+
+    log.report_media("page", "p", iteration=0, stream=io.StringIO("<b>hello</b>"), file_extension="html")
+    log.report_single_value("best", 0.75)
+    log.flush()
+
+    page.goto(f"{server.base}/#/task/{task.id}/plots")
+    expect(page.locator(".plot-card[data-title='hist'] .js-plotly-plot")).to_have_count(1)
+    expect(page.locator(".plot-card[data-title='confusion'] .js-plotly-plot")).to_have_count(1)
+    kinds = page.locator(".plot-card[data-title='confusion'] .js-plotly-plot").evaluate("el => el.data[0].type")
+    assert kinds == "heatmap"
+    expect(page.locator(".plot-card[data-title='table'] table tbody tr")).to_have_count(2)
+    expect(page.locator(".plot-card[data-title='table'] table thead")).to_contain_text("score")
+    image = page.locator(".plot-card[data-title='drawn'] img.report-image")
+    expect(image).to_have_count(1)
+    page.wait_for_function("() => { const i = document.querySelector(\".plot-card[data-title='drawn'] img\");"
+                           " return i && i.complete && i.naturalWidth > 100; }")
+    shot(page, "task-page-plots.png")
+
+    page.locator(".tabs a[data-tab='samples']").click()
+    card = page.locator(".sample-card[data-title='image']")
+    expect(card.locator(".sample-iteration")).to_have_text("iteration 2 (3 of 3)")
+    card.locator("input.sample-slider").fill("0")
+    expect(card.locator(".sample-iteration")).to_have_text("iteration 0 (1 of 3)")
+    page.wait_for_function("() => { const i = document.querySelector(\".sample-card[data-title='image'] img\");"
+                           " return i && i.complete && i.naturalWidth === 8; }")
+    expect(page.locator(".sample-card[data-title='page'] iframe.report-html")).to_have_count(1)
+    shot(page, "task-page-debug-samples.png")
+
+    page.locator(".tabs a[data-tab='info']").click()
+    expect(page.locator("table.single-values")).to_contain_text("best")
+    expect(page.locator("table.single-values")).to_contain_text("0.75")

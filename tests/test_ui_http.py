@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 import re
 import subprocess
@@ -128,10 +129,58 @@ def test_static_files_come_from_a_fixed_list(client, path):
 
 
 def test_static_files_are_served(client):
-    for name in ("index.html", "app.js", "plot.js", "app.css"):
+    for name in ("index.html", "app.js", "charts.js", "view-plots.js", "app.css"):
         res = client.get(f"/static/{name}")
         assert res.status_code == 200 and len(res.content) > 100
         assert res.headers["x-content-type-options"] == "nosniff"
+
+
+def test_plotly_js_comes_from_the_installed_plotly_package(client):
+    plotly = pytest.importorskip("plotly")
+    res = client.get("/static/plotly.min.js")
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/javascript")
+    bundled = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert res.content == bundled.read_bytes()
+
+
+def test_without_plotly_the_page_says_how_to_get_charts(client, monkeypatch):
+    monkeypatch.setattr(ui, "plotly_js", lambda: None)
+    res = client.get("/static/plotly.min.js")
+    assert res.status_code == 404 and "pip install 'localtask[ui]'" in res.json()["error"]
+
+
+def test_plots_samples_and_single_values_endpoints(client, store):
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("PIL")
+    task = Task.clone(store.ids["run1"], home=store.home)
+    task.mark_started(force=True)
+    log = task.get_logger()
+    log.report_histogram("hist", "h", values=[1, 2, 3], iteration=0)
+    log.report_histogram("hist", "h", values=[4, 5, 6], iteration=1)
+    log.report_table("tbl", "t", iteration=0, table_plot=[["a", "b"], [1, 2]])
+    log.report_image("img", "i", iteration=2, image=np.zeros((2, 2, 3), dtype=np.uint8))
+    log.report_single_value("best", 0.75)
+    log.flush()
+    plots = get(client, f"/api/tasks/{task.id}/plots")["plots"]
+    assert [(p["title"], p["iteration"]) for p in plots] == [("hist", 1), ("tbl", 0)]  # the last of each
+    assert plots[0]["figure"]["data"][0]["y"] == [4, 5, 6]
+    assert plots[1]["figure"]["layout"]["localtask_table"]["rows"] == [[1, 2]]
+    samples = get(client, f"/api/tasks/{task.id}/samples")["samples"]
+    assert [(s["title"], s["iteration"], s["mime"]) for s in samples] == [("img", 2, "image/png")]
+    res = client.get(f"/api/tasks/{task.id}/samples/{samples[0]['filename']}", headers=AUTH)
+    assert res.status_code == 200 and res.content.startswith(b"\x89PNG")
+    assert res.headers["content-type"] == "image/png" and "sandbox" in res.headers["content-security-policy"]
+    for name in ("../../localtask.db", "nothing.png"):
+        assert client.get(f"/api/tasks/{task.id}/samples/{name}", headers=AUTH).status_code == 404
+    data = get(client, f"/api/tasks/{task.id}")
+    assert (data["plot_count"], data["sample_count"], data["single_values"]) == (3, 1, {"best": 0.75})
+
+
+def test_scalars_carry_their_wall_time(client, store):
+    scalars = get(client, f"/api/tasks/{store.ids['run1']}/scalars")["scalars"]
+    train = scalars["loss"]["train"]
+    assert len(train["t"]) == len(train["x"]) == 3
+    assert train["t"] == sorted(train["t"]) and time.time() - 3600 < train["t"][0] <= time.time()
 
 
 def test_artifact_download_is_an_attachment_of_the_stored_file(client, store):
@@ -344,7 +393,8 @@ def test_console_never_splits_a_character(client, store):
 
 def test_scalars(client, store):
     data = get(client, f"/api/tasks/{store.ids['run2']}/scalars")
-    assert data["scalars"]["loss"]["train"] == {"x": [0, 1, 2], "y": [0.2, 0.1, pytest.approx(0.2 / 3)]}
+    train = data["scalars"]["loss"]["train"]
+    assert {k: train[k] for k in ("x", "y")} == {"x": [0, 1, 2], "y": [0.2, 0.1, pytest.approx(0.2 / 3)]}
     assert set(data["scalars"]["loss"]) == {"train", "val"}
 
 

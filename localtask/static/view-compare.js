@@ -1,7 +1,7 @@
 /* Compare tasks: parameters side by side, scalars overlaid. */
 import {h, short, fmtValue, badge, taskLink} from "./dom.js";
 import {api} from "./api.js";
-import {LinePlot} from "./plot.js";
+import {renderScalars, renderFigure} from "./charts.js";
 
 export class CompareView {
   constructor(root, ids) {
@@ -30,23 +30,35 @@ export class CompareView {
       c.keys.length ? table : h("p", {class: "muted", text: "These tasks have no parameters."}));
     const titles = [...new Set(c.tasks.flatMap(t => Object.keys(c.scalars[t.id] || {})))].sort();
     this.root.append(h("h2", {text: "Scalars"}));
-    if (!titles.length) { this.root.append(h("p", {class: "muted", text: "No scalars reported."})); return; }
+    if (!titles.length) this.root.append(h("p", {class: "muted", text: "No scalars reported."}));
     const grid = h("div", {class: "plots"});
     this.root.append(grid);
     for (const title of titles) {
-      const lines = [];
-      const seriesIndex = new Map();
-      c.tasks.forEach((t, i) => {
-        for (const [series, s] of Object.entries((c.scalars[t.id] || {})[title] || {})) {
-          if (!seriesIndex.has(series)) seriesIndex.set(series, seriesIndex.size);
-          const dash = ["", "6 3", "2 2", "8 3 2 3"][seriesIndex.get(series) % 4];
-          lines.push({name: `${series} · ${label(t)}`, x: s.x, y: s.y,
-                      color: LinePlot.COLORS[i % LinePlot.COLORS.length], dash: dash || null});
-        }
-      });
+      const series = {};
+      for (const t of c.tasks) {
+        for (const [name, s] of Object.entries((c.scalars[t.id] || {})[title] || {})) series[`${name} · ${label(t)}`] = s;
+      }
       const card = h("div", {class: "plot-card", dataset: {title}});
       grid.append(card);
-      LinePlot.render(card, {title, lines});
+      await renderScalars(card, title, series);
+    }
+    // reported plots side by side: one row per plot, one column per task
+    const plots = await Promise.all(c.tasks.map(t => api(`/api/tasks/${t.id}/plots`).then(r => r.plots)));
+    const keys = [...new Set(plots.flat().map(p => `${p.title} / ${p.series}`))].sort();
+    if (!keys.length) return;
+    this.root.append(h("h2", {text: "Plots"}));
+    for (const key of keys) {
+      const row = h("div", {class: "plots compare-plots", dataset: {plot: key}});
+      this.root.append(h("h3", {class: "plot-title", text: key}), row);
+      for (let i = 0; i < c.tasks.length; i++) {
+        const p = plots[i].find(x => `${x.title} / ${x.series}` === key);
+        const card = h("div", {class: "plot-card"}, h("div", {class: "plot-head muted", text: label(c.tasks[i])}));
+        row.append(card);
+        if (!p) card.append(h("p", {class: "muted", text: "not reported"}));
+        else if ((p.figure.layout || {}).localtask_table || (p.figure.layout || {}).localtask_image) {
+          card.append(h("a", {href: `#/task/${c.tasks[i].id}/plots`}, "see it in the task's Plots tab"));
+        } else await renderFigure(card, p.figure);
+      }
     }
   }
 }

@@ -1,13 +1,15 @@
 /* The task page: header with actions, and its tabs (execution, configuration, artifacts,
-   console, scalars, info). */
+   console, scalars, plots, debug samples, info). */
 import {h, short, fmtTime, fmtDuration, duration, fmtSize, badge, taskLink, hashFor, RUNNING} from "./dom.js";
 import {api, showError, notify} from "./api.js";
 import {reasonFor, cloneDialog, resetDialog, enqueueDialog, immediate, deleteDialog} from "./dialogs.js";
 import {renderProjects} from "./view-projects.js";
-import {LinePlot} from "./plot.js";
+import {renderScalars, fitCharts} from "./charts.js";
+import {drawPlots, drawSamples} from "./view-plots.js";
 
 const TABS = [["execution", "Execution"], ["configuration", "Configuration"], ["artifacts", "Artifacts"],
-              ["console", "Console"], ["scalars", "Scalars"], ["info", "Info"]];
+              ["console", "Console"], ["scalars", "Scalars"], ["plots", "Plots"], ["samples", "Debug samples"],
+              ["info", "Info"]];
 
 export class TaskView {
   constructor(root, id, tab) {
@@ -80,6 +82,8 @@ export class TaskView {
       let extra = "";
       if (key === "artifacts" && this.d.artifacts.length) extra = ` (${this.d.artifacts.length})`;
       if (key === "configuration" && this.d.parameters.length) extra = ` (${this.d.parameters.length})`;
+      if (key === "plots" && this.d.plot_count) extra = ` (${this.d.plot_count})`;
+      if (key === "samples" && this.d.sample_count) extra = ` (${this.d.sample_count})`;
       this.tabs.append(h("a", {href: `#/task/${this.id}/${key}`, class: key === tab ? "current" : null,
                                dataset: {tab: key}}, label + extra));
     }
@@ -87,13 +91,15 @@ export class TaskView {
     this.dirty = false;
     this.drawn = this.tabSignature();
     const draw = {execution: this.drawExecution, configuration: this.drawConfiguration, artifacts: this.drawArtifacts,
-                  console: this.drawConsole, scalars: this.drawScalars, info: this.drawInfo}[tab];
+                  console: this.drawConsole, scalars: this.drawScalars, info: this.drawInfo,
+                  plots: body => drawPlots(body, this.id), samples: body => drawSamples(body, this.id)}[tab];
     // Draw off-screen, then swap: a redraw (new scalars, a new status) does not flash an empty tab.
     const next = h("div");
     const mine = this.drawing = {};
     Promise.resolve(draw.call(this, next)).then(() => {
       if (this.drawing !== mine) return;
       this.body.replaceChildren(...next.childNodes);
+      fitCharts(this.body);
       if (this.console && this.console.follow.checked) this.console.pre.scrollTop = this.console.pre.scrollHeight;
     }).catch(e => showError(e.message));
   }
@@ -106,6 +112,8 @@ export class TaskView {
       case "configuration": return JSON.stringify([d.status, d.parameters, d.configurations]);
       case "artifacts": return JSON.stringify(d.artifacts);
       case "scalars": return JSON.stringify([d.scalar_count, d.status]);
+      case "plots": return JSON.stringify([d.plot_count, d.status]);
+      case "samples": return JSON.stringify([d.sample_count, d.status]);
       case "console": return "";
       default: return JSON.stringify({...d, last_update: null});
     }
@@ -314,13 +322,32 @@ export class TaskView {
     const r = await api(`/api/tasks/${this.id}/scalars`);
     const titles = Object.keys(r.scalars).sort();
     if (!titles.length) { body.append(h("p", {class: "muted", text: "No scalars reported."})); return; }
+    // the view's choices outlive a redraw (new points arrive while the task runs)
+    const o = this.scalarOptions = this.scalarOptions || {log: false, smooth: 0, axis: "iteration"};
+    const log = h("input", {type: "checkbox", name: "log", checked: o.log});
+    const smoothing = h("input", {type: "range", name: "smooth", min: 0, max: 0.99, step: 0.01, value: o.smooth});
+    const smoothText = h("span", {class: "muted", text: String(o.smooth)});
+    const axis = h("select", {name: "axis"}, [["iteration", "Iteration"], ["wall", "Wall time"], ["relative", "Relative time"]]
+      .map(([v, label]) => h("option", {value: v, selected: v === o.axis}, label)));
     const grid = h("div", {class: "plots"});
-    body.append(grid);
-    for (const title of titles) {
-      const card = h("div", {class: "plot-card", dataset: {title}});
-      grid.append(card);
-      LinePlot.render(card, {title, lines: Object.entries(r.scalars[title]).map(([name, s]) => ({name, x: s.x, y: s.y}))});
-    }
+    const draw = async () => {
+      const next = h("div", {class: "plots"});
+      for (const title of titles) {
+        const card = h("div", {class: "plot-card", dataset: {title}});
+        next.append(card);
+        await renderScalars(card, title, r.scalars[title], o);
+      }
+      grid.replaceChildren(...next.childNodes);
+      fitCharts(grid);
+    };
+    log.addEventListener("change", () => { o.log = log.checked; draw(); });
+    smoothing.addEventListener("change", () => { o.smooth = Number(smoothing.value); smoothText.textContent = smoothing.value; draw(); });
+    axis.addEventListener("change", () => { o.axis = axis.value; draw(); });
+    body.append(h("div", {class: "scalar-tools"},
+      h("label", null, log, " Log scale"),
+      h("label", null, "Smoothing ", smoothing, " ", smoothText),
+      h("label", null, "X axis ", axis)), grid);
+    await draw();
   }
 
   // ---------------------------------------------------------------- Info
@@ -348,7 +375,14 @@ export class TaskView {
       row("Parent", d.parent_task ? h("span", null, taskLink(d.parent_task.id, d.parent_task.name || d.parent_task.id),
                                        d.parent_task.missing ? " (not in the store)" : "") : null),
       row("Console log", fmtSize(d.console_size)),
-      row("Scalars", String(d.scalar_count))));
+      row("Scalars", String(d.scalar_count)),
+      row("Plots", String(d.plot_count)),
+      row("Debug samples", String(d.sample_count))));
+    const values = Object.entries(d.single_values || {});
+    if (values.length) {
+      body.append(h("h2", {text: "Summary"}), h("table", {class: "kv single-values"},
+        values.map(([k, v]) => h("tr", null, h("th", {text: k}), h("td", {text: v === null ? "–" : String(+v.toPrecision(8))})))));
+    }
     body.append(h("h2", {text: `Children (${d.children.length})`}));
     if (!d.children.length) body.append(h("p", {class: "muted", text: "No task has this one as its parent."}));
     else body.append(h("table", {class: "grid children"}, h("tbody", null, d.children.map(c => h("tr", null,

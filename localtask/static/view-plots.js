@@ -1,0 +1,78 @@
+/* A task's Plots tab (every reported plot by title; tables as tables, matplotlib figures as
+   images) and its Debug samples tab (images and media by title/series, an iteration slider). */
+import {h} from "./dom.js";
+import {api} from "./api.js";
+import {renderFigure} from "./charts.js";
+
+const sampleUrl = (id, name) => `/api/tasks/${id}/samples/${encodeURIComponent(name)}`;
+
+function tableOf(t) {
+  return h("div", {class: "table-scroll report-table"}, h("table", {class: "grid"},
+    h("thead", null, h("tr", null, t.columns.map(c => h("th", {text: String(c)})))),
+    h("tbody", null, t.rows.map(r => h("tr", null, r.map(v => h("td", {text: v === null ? "" : String(v)})))))));
+}
+
+export async function drawPlots(body, id) {
+  const r = await api(`/api/tasks/${id}/plots`);
+  if (!r.plots.length) { body.append(h("p", {class: "muted", text: "No plots reported."})); return; }
+  const byTitle = new Map();
+  for (const p of r.plots) {
+    if (!byTitle.has(p.title)) byTitle.set(p.title, []);
+    byTitle.get(p.title).push(p);
+  }
+  for (const [title, plots] of byTitle) {
+    body.append(h("h2", {class: "plot-title", text: title}));
+    const grid = h("div", {class: "plots"});
+    body.append(grid);
+    for (const p of plots) {
+      const card = h("div", {class: "plot-card", dataset: {title: p.title, series: p.series, kind: p.kind}},
+                     h("div", {class: "plot-head muted", text: `${p.series} · iteration ${p.iteration}`}));
+      grid.append(card);
+      const layout = p.figure.layout || {};
+      if (layout.localtask_table) card.append(tableOf(layout.localtask_table));
+      else if (layout.localtask_image) card.append(h("img", {class: "report-image", alt: `${p.title} / ${p.series}`,
+                                                            src: sampleUrl(id, layout.localtask_image.sample)}));
+      else await renderFigure(card, p.figure);
+    }
+  }
+}
+
+function media(id, s) {
+  const src = sampleUrl(id, s.filename);
+  const label = `${s.title} / ${s.series} @ ${s.iteration}`;
+  if (s.mime.startsWith("image/")) return h("img", {class: "report-image", src, alt: label});
+  if (s.mime.startsWith("audio/")) return h("audio", {controls: true, src});
+  if (s.mime.startsWith("video/")) return h("video", {controls: true, src, class: "report-video"});
+  if (s.mime === "text/html") return h("iframe", {src, class: "report-html", title: label, sandbox: ""});
+  return h("a", {href: src, target: "_blank", rel: "noopener"}, `open ${s.filename} (${s.mime})`);
+}
+
+export async function drawSamples(body, id) {
+  const r = await api(`/api/tasks/${id}/samples`);
+  if (!r.samples.length) { body.append(h("p", {class: "muted", text: "No debug samples reported."})); return; }
+  const groups = new Map();
+  for (const s of r.samples) {
+    const key = `${s.title}\u0000${s.series}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(s);
+  }
+  const grid = h("div", {class: "plots samples"});
+  body.append(grid);
+  for (const list of groups.values()) {
+    list.sort((a, b) => a.iteration - b.iteration);
+    const first = list[list.length - 1];
+    const view = h("div", {class: "sample-view"});
+    const caption = h("div", {class: "muted sample-iteration"});
+    const show = i => {
+      view.replaceChildren(media(id, list[i]));
+      caption.textContent = `iteration ${list[i].iteration} (${i + 1} of ${list.length})`;
+    };
+    const slider = h("input", {type: "range", min: 0, max: list.length - 1, value: list.length - 1,
+                               class: "sample-slider", "aria-label": `iteration of ${first.title} / ${first.series}`});
+    slider.addEventListener("input", () => show(Number(slider.value)));
+    grid.append(h("div", {class: "plot-card sample-card", dataset: {title: first.title, series: first.series}},
+      h("div", {class: "plot-head", text: `${first.title} / ${first.series}`}),
+      list.length > 1 ? slider : null, caption, view));
+    show(list.length - 1);
+  }
+}
