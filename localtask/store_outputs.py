@@ -19,11 +19,13 @@ class OutputQueries:
             conn.executemany("INSERT INTO scalars(task_seq, title, series, iteration, value, ts) "
                              "VALUES (?, ?, ?, ?, ?, ?)", [(task_seq, *r) for r in rows])
 
-    def get_scalars(self, task_id: str) -> list[dict[str, Any]]:
+    def get_scalars(self, task_id: str, *, with_time: bool = False) -> list[dict[str, Any]]:
+        """Points by title, series and iteration; ``with_time`` adds each one's wall time ``ts``."""
+        columns = "title, series, iteration, value" + (", ts" if with_time else "")
         with self.read() as conn:
             seq = self._get(conn, task_id, "seq")["seq"]
             return [dict(r) for r in conn.execute(
-                "SELECT title, series, iteration, value, ts FROM scalars WHERE task_seq = ? "
+                f"SELECT {columns} FROM scalars WHERE task_seq = ? "
                 "ORDER BY title, series, iteration, rowid", (seq,))]
 
     def count_scalars(self, task_id: str) -> int:

@@ -184,7 +184,7 @@ def _downsample(series: dict[str, list]) -> dict[str, list]:
 def _scalars(store: Store, task_id: str) -> dict[str, Any]:
     """``{title: {series: {x: iterations, y: values (None: not finite), t: wall times}}}``."""
     out: dict[str, dict[str, dict[str, list]]] = {}
-    for row in store.get_scalars(task_id):
+    for row in store.get_scalars(task_id, with_time=True):
         line = out.setdefault(row["title"], {}).setdefault(row["series"], {"x": [], "y": [], "t": []})
         value = row["value"]
         line["x"].append(row["iteration"])

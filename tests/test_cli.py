@@ -291,7 +291,7 @@ def test_reset_keeps_or_deletes_artifacts(store):
     assert store.get_artifacts(store.ids["run1"]) == []
     data = json.loads(run("show", store.ids["run1"], "--json").stdout)
     assert data["status"] == "created" and data["started"] is None
-    assert data["outputs"] == {"scalars": 0, "artifacts": [],
+    assert data["outputs"] == {"scalars": 0, "artifacts": [], "plots": 0, "debug_samples": 0, "single_values": {},
                                "console_log": {"path": data["outputs"]["console_log"]["path"], "size": 0}}
     assert data["parameters"]["General/epochs"]["value"] == 3  # configuration kept
 
