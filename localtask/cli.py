@@ -369,6 +369,12 @@ def _print_show(data: dict[str, Any]) -> None:
     out = data["outputs"]
     click.echo("Outputs:")
     field("Scalars", f"{out['scalars']} point{'s' if out['scalars'] != 1 else ''}", 2)
+    field("Plots", str(out["plots"]), 2)
+    field("Samples", f"{out['debug_samples']} debug sample{'s' if out['debug_samples'] != 1 else ''}", 2)
+    if out["single_values"]:
+        click.echo("  Single values:")
+        for name, value in out["single_values"].items():
+            field(name, "-" if value is None else f"{value:g}", 4)
     click.echo(f"  Artifacts ({len(out['artifacts'])}):")
     for art in out["artifacts"]:
         click.echo(f"    {art['name']} ({art['type']}, {_fmt_size(art['size'])})")

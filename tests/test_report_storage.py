@@ -77,6 +77,14 @@ def test_every_kind_is_kept_with_its_content(recorded):
     assert got["single"] == {"best": 0.5}
 
 
+def test_show_counts_the_reports(recorded, localtask_home):
+    from helpers_worker import cli
+
+    out = cli("show", recorded.id, home=localtask_home).stdout.splitlines()
+    assert "  Plots:       6" in out and "  Samples:     2 debug samples" in out
+    assert out[out.index("  Single values:") + 1] == "    best:      0.5"
+
+
 def test_reports_are_outputs_clone_copies_none_reset_deletes_them(recorded):
     clone = Task.clone(recorded)
     assert clone.get_reported_plots() == [] and clone.get_debug_samples() == []
