@@ -17,6 +17,7 @@ from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger, scalars_as_dict
 from .status import TaskStatus
 from .store import Store, resolve_home
+from .task_clearml import ClearMLExtras
 
 log = get_logger("localtask.task")
 
@@ -130,7 +131,7 @@ def _report_figure(title: str, series: str, figure: Any, iteration: int) -> None
         task.get_logger().report_matplotlib_figure(title, series, figure, iteration)
 
 
-class Task:
+class Task(ClearMLExtras):
     """A recorded run. Create one with :meth:`Task.init`; find others with :meth:`get_task`."""
 
     TaskTypes = TaskTypes
@@ -712,7 +713,9 @@ class Task:
 
     def flush(self, wait_for_uploads: bool = False) -> bool:
         """Write buffered scalars to the store now (ClearML's ``Task.flush``; artifacts are
-        always written synchronously). Raises StoreFullError when the store cannot be written."""
+        always written synchronously; registered artifacts are stored again). Raises StoreFullError
+        when the store cannot be written."""
+        self._store_registered_artifacts()
         if self._logger is not None:
             self._logger.flush()
         return True
@@ -725,6 +728,7 @@ class Task:
         self._closed = True
         first_error = None
         try:
+            self._store_registered_artifacts()  # their latest content, as ClearML at close
             if self._logger is not None:
                 self._logger.close()
         except LocaltaskError as exc:

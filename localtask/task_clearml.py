@@ -1,0 +1,148 @@
+"""The parts of ClearML's Task API that are about reading a task or its side records rather than
+its life: user properties, registered artifacts, last metrics, requirements, queries, its page.
+
+:class:`ClearMLExtras` is a mixin of :class:`localtask.task.Task`; it only calls the store's and
+the task's public methods.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+from . import params as P
+from . import status as status_rules
+from .exceptions import ParameterError
+
+#: the parameter section of user properties (ClearML keeps them as the "properties" section)
+PROPERTIES = "properties"
+
+
+class ClearMLExtras:
+    """ClearML Task calls beyond the life cycle (a mixin of Task)."""
+
+    # ------------------------------------------------------------------ where it runs
+    @staticmethod
+    def running_locally() -> bool:
+        """True unless this process runs under a localtask worker."""
+        return not os.environ.get("LOCALTASK_TASK_ID")
+
+    def get_output_log_web_page(self) -> str:
+        """The address of this task in the local web page (``localtask ui``, default port)."""
+        return f"http://127.0.0.1:8080/#/task/{self.id}/console"
+
+    # ------------------------------------------------------------------ user properties
+    def set_user_properties(self, *iterables: Any, **properties: Any) -> bool:
+        """Set user properties: ``name=value`` keywords, dicts ``{name: value}`` or
+        ``{"name": n, "value": v, "description": d}``, or lists of those; a keyword's value may be
+        ``{"value": v, "description": d}``. Values are kept as text, as ClearML does. Allowed in any status
+        but published (they describe the task, they do not configure its run)."""
+        self._check_properties_editable()
+        rows = []
+        items: list[tuple[str, Any, str]] = [
+            (k, v.get("value"), v.get("description") or "") if isinstance(v, dict) and "value" in v else (k, v, "")
+            for k, v in properties.items()]
+        for item in iterables:
+            for entry in (item if isinstance(item, (list, tuple)) else [item]):
+                if isinstance(entry, dict) and "name" in entry:
+                    items.append((entry["name"], entry.get("value"), entry.get("description") or ""))
+                elif isinstance(entry, dict):
+                    items.extend((k, v, "") for k, v in entry.items())
+                else:
+                    raise ParameterError(f"set_user_properties: {entry!r} is not a dict or a name=value "
+                                         "keyword.")
+        for name, value, description in items:
+            text, kind = P.encode("" if value is None else str(value), f"{PROPERTIES}/{name}")
+            rows.append((PROPERTIES, str(name), text, kind, str(description)))
+        self._store.set_parameters(self.id, rows, check_edit=False)
+        return True
+
+    def _check_properties_editable(self) -> None:
+        # any status but published, as an edit with force (the status table's one rule)
+        status_rules.check(self.id, self._store.get_task(self.id)["status"], "edit", force=True)
+
+    def get_user_properties(self, value_only: bool = False) -> dict[str, Any]:
+        """``{name: {"name", "value", "description", "type"}}`` (``value_only``: ``{name: value}``)."""
+        out = {}
+        for r in self._store.get_parameters(self.id):
+            if r["section"] != PROPERTIES:
+                continue
+            value = P.decode(r["value"], r["type"])
+            out[r["name"]] = value if value_only else {"name": r["name"], "value": value,
+                                                       "description": r["description"], "type": r["type"]}
+        return out
+
+    def delete_user_properties(self, *iterables: Iterable[str]) -> bool:
+        """Delete the user properties named (names, or iterables of names)."""
+        self._check_properties_editable()
+        for item in iterables:
+            for name in ([item] if isinstance(item, str) else item):
+                self._store.delete_parameter(self.id, PROPERTIES, str(name), check_edit=False)
+        return True
+
+    # ------------------------------------------------------------------ metrics and requirements
+    def get_last_scalar_metrics(self) -> dict[str, dict[str, dict[str, float]]]:
+        """``{title: {series: {"last", "min", "max"}}}`` of the reported scalars (ClearML's shape)."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for title, lines in self.get_reported_scalars().items():
+            for series, line in lines.items():
+                ys = [y for y in line["y"] if y == y]  # NaN is no value
+                if ys:
+                    out.setdefault(title, {})[series] = {"last": line["y"][-1], "min": min(ys), "max": max(ys)}
+        return out
+
+    def get_last_iteration(self) -> int:
+        """The largest iteration reported with a scalar (0 before any)."""
+        return max((max(line["x"]) for lines in self.get_reported_scalars().values()
+                    for line in lines.values() if line["x"]), default=0)
+
+    def get_requirements(self) -> list[str]:
+        """The recorded packages as requirement lines (``name==version``; editable ones as
+        ``-e path``)."""
+        lines = []
+        for pkg in (self.get_environment() or {}).get("packages") or []:
+            if pkg.get("editable") and (pkg.get("path") or pkg.get("url")):
+                lines.append(f"-e {pkg.get('path') or pkg.get('url')}")
+            else:
+                lines.append(f"{pkg['name']}=={pkg['version']}")
+        return lines
+
+    # ------------------------------------------------------------------ registered artifacts
+    def register_artifact(self, name: str, artifact: Any, metadata: dict | None = None,
+                          uniqueness_columns: Any = True) -> None:
+        """Keep a DataFrame (or any artifact object) whose latest content is stored when the
+        task closes (and at each ``flush``), as ClearML's registered artifacts."""
+        self._registered_artifacts()[str(name)] = (artifact, metadata)
+
+    def unregister_artifact(self, name: str) -> None:
+        """Stop storing the registered artifact ``name`` (what was stored stays)."""
+        self._registered_artifacts().pop(str(name), None)
+
+    def get_registered_artifacts(self) -> dict[str, Any]:
+        """``{name: object}`` of the registered artifacts."""
+        return {name: obj for name, (obj, _) in self._registered_artifacts().items()}
+
+    def _registered_artifacts(self) -> dict[str, tuple[Any, dict | None]]:
+        if not hasattr(self, "_registered"):
+            self._registered: dict[str, tuple[Any, dict | None]] = {}
+        return self._registered
+
+    def _store_registered_artifacts(self) -> None:
+        for name, (obj, metadata) in list(self._registered_artifacts().items()):
+            self.upload_artifact(name, obj, metadata=metadata)
+
+    # ------------------------------------------------------------------ queries
+    @classmethod
+    def query_tasks(cls, project_name: str | None = None, task_name: str | None = None,
+                    tags: Iterable[str] | None = None, additional_return_fields: Iterable[str] | None = None,
+                    task_filter: dict | None = None, home: str | os.PathLike | None = None) -> list:
+        """Task ids matching the filters (``task_name`` is a part of the name, as ClearML's
+        pattern); with ``additional_return_fields``, dicts with ``id`` and those fields.
+        ``task_filter`` understands ``status`` (a list) and ``parent``."""
+        from .store import Store
+
+        task_filter = dict(task_filter or {})
+        rows = Store.open(home).find_tasks(project=project_name, name_contains=task_name, tags=tags,
+                                           status=task_filter.get("status"), parent=task_filter.get("parent"))
+        if not additional_return_fields:
+            return [r["id"] for r in rows]
+        return [{"id": r["id"], **{f: r.get(f) for f in additional_return_fields}} for r in rows]
