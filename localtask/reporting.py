@@ -341,12 +341,20 @@ def report_image(title, series, iteration=None, local_path=None, image=None, mat
     if len(given) != 1:
         raise ReportingError(f"report_image(...): give exactly one of local_path, image, url; got {given or 'none'}")
     if url is not None:
-        if _remote(url):
-            raise ReportingError(f"report_image(...): url {url!r} is remote; localtask stores files only: pass local_path=")
+        if _remote(url):  # as ClearML: the sample is a link to it (nothing is downloaded)
+            return _link_sample(title, series, iteration, url)
         local_path = str(url)[len("file://"):] if str(url).startswith("file://") else url
     if local_path is not None:
         return _file_sample("report_image", title, series, iteration, local_path)
     return SampleRecord(title, series, _it(iteration), _png("report_image", image), "png", "image/png")
+
+
+#: the mime type of a debug sample that is a link to a remote file (its bytes: the URL)
+LINK_MIME = "text/uri-list"
+
+
+def _link_sample(title, series, iteration, url) -> SampleRecord:
+    return SampleRecord(title, series, _it(iteration), str(url).encode("utf-8"), "url", LINK_MIME)
 
 
 def _file_sample(fn, title, series, iteration, path) -> SampleRecord:
@@ -364,8 +372,8 @@ def report_media(title, series, iteration=None, local_path=None, stream=None, fi
     if len(given) != 1:
         raise ReportingError(f"report_media(...): give exactly one of local_path, stream, url; got {given or 'none'}")
     if url is not None:
-        if _remote(url):
-            raise ReportingError(f"report_media(...): url {url!r} is remote; localtask stores files only: pass local_path=")
+        if _remote(url):  # as ClearML: the sample is a link to it (nothing is downloaded)
+            return _link_sample(title, series, iteration, url)
         local_path = str(url)[len("file://"):] if str(url).startswith("file://") else url
     if local_path is not None:
         return _file_sample("report_media", title, series, iteration, local_path)

@@ -418,9 +418,22 @@ class UI:
                           for p in self.store.get_plots(task_id, last_only=True)]}
 
     def samples(self, request, body) -> dict:
-        """Every debug sample (title, series, iteration, mime, size, file name to fetch)."""
-        return {"samples": [{k: r[k] for k in ("title", "series", "iteration", "filename", "mime", "size")}
-                            for r in self.store.get_samples(self._task_id(request))]}
+        """Every debug sample (title, series, iteration, mime, size, file name to fetch; ``url``
+        for a sample that is a link to a remote file)."""
+        from .report_writer import samples_dir
+        from .reporting import LINK_MIME
+
+        task_id = self._task_id(request)
+        out = []
+        for r in self.store.get_samples(task_id):
+            sample = {k: r[k] for k in ("title", "series", "iteration", "filename", "mime", "size")}
+            if r["mime"] == LINK_MIME:
+                try:
+                    sample["url"] = (samples_dir(self.store, task_id) / r["filename"]).read_text("utf-8").strip()
+                except OSError:
+                    sample["url"] = None
+            out.append(sample)
+        return {"samples": out}
 
     def sample(self, request, body) -> "Response":
         from .report_writer import samples_dir

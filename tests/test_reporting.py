@@ -113,8 +113,9 @@ def test_images(tmp_path):
     p = tmp_path / "a.png"
     Image.new("L", (2, 2)).save(p)
     assert r.report_image("i", "s", local_path=str(p)).extension == "png"
-    with pytest.raises(r.ReportingError, match="remote"):
-        r.report_image("i", "s", url="https://x/y.png")
+    link = r.report_image("i", "s", url="https://x/y.png", iteration=4)  # as ClearML: a link, not a download
+    assert (link.mime, link.data, link.iteration) == (r.LINK_MIME, b"https://x/y.png", 4)
+    assert r.report_media("m", "s", url="https://x/v.mp4").data == b"https://x/v.mp4"
     with pytest.raises(r.ReportingError, match="numpy array or a PIL image"):
         r.report_image("i", "s", image="nope")
 

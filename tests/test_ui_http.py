@@ -160,20 +160,23 @@ def test_plots_samples_and_single_values_endpoints(client, store):
     log.report_table("tbl", "t", iteration=0, table_plot=[["a", "b"], [1, 2]])
     log.report_image("img", "i", iteration=2, image=np.zeros((2, 2, 3), dtype=np.uint8))
     log.report_single_value("best", 0.75)
+    log.report_media("video", "v", iteration=0, url="https://example.com/clip.mp4")
     log.flush()
     plots = get(client, f"/api/tasks/{task.id}/plots")["plots"]
     assert [(p["title"], p["iteration"]) for p in plots] == [("hist", 1), ("tbl", 0)]  # the last of each
     assert plots[0]["figure"]["data"][0]["y"] == [4, 5, 6]
     assert plots[1]["figure"]["layout"]["localtask_table"]["rows"] == [[1, 2]]
     samples = get(client, f"/api/tasks/{task.id}/samples")["samples"]
-    assert [(s["title"], s["iteration"], s["mime"]) for s in samples] == [("img", 2, "image/png")]
+    assert [(s["title"], s["iteration"], s["mime"]) for s in samples] == [
+        ("img", 2, "image/png"), ("video", 0, "text/uri-list")]
+    assert samples[1]["url"] == "https://example.com/clip.mp4" and "url" not in samples[0]
     res = client.get(f"/api/tasks/{task.id}/samples/{samples[0]['filename']}", headers=AUTH)
     assert res.status_code == 200 and res.content.startswith(b"\x89PNG")
     assert res.headers["content-type"] == "image/png" and "sandbox" in res.headers["content-security-policy"]
     for name in ("../../localtask.db", "nothing.png"):
         assert client.get(f"/api/tasks/{task.id}/samples/{name}", headers=AUTH).status_code == 404
     data = get(client, f"/api/tasks/{task.id}")
-    assert (data["plot_count"], data["sample_count"], data["single_values"]) == (3, 1, {"best": 0.75})
+    assert (data["plot_count"], data["sample_count"], data["single_values"]) == (3, 2, {"best": 0.75})
 
 
 def test_scalars_carry_their_wall_time(client, store):

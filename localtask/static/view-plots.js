@@ -40,6 +40,8 @@ export async function drawPlots(body, id) {
 function media(id, s) {
   const src = sampleUrl(id, s.filename);
   const label = `${s.title} / ${s.series} @ ${s.iteration}`;
+  if (s.url !== undefined) return h("a", {href: s.url || "#", target: "_blank", rel: "noopener noreferrer",
+                                         class: "sample-link"}, s.url || "(link unreadable)");
   if (s.mime.startsWith("image/")) return h("img", {class: "report-image", src, alt: label});
   if (s.mime.startsWith("audio/")) return h("audio", {controls: true, src});
   if (s.mime.startsWith("video/")) return h("video", {controls: true, src, class: "report-video"});
