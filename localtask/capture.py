@@ -181,6 +181,8 @@ def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
 def _main_module() -> tuple[Path | None, str | None]:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
+    if path and (path.startswith("<") or not os.path.isfile(path)):
+        path = None  # a script read from stdin (``python - < job.py``): nothing on disk to record
     spec = getattr(main, "__spec__", None)
     module = None
     if spec is not None and spec.name and spec.name != "__main__":

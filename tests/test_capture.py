@@ -426,3 +426,12 @@ def test_submodules_are_said_not_to_be_recorded(make_repo, home):
     proc = run_script(script, home=home, cwd=repo)
     assert "has git submodules: their commits and changes are not recorded" in proc.stderr
     assert Task.get_task(task_id_of(proc), home=home).get_script()["submodules"] is True
+
+
+def test_a_script_read_from_stdin_is_recorded_as_an_interactive_session(home, tmp_path):
+    body = ("from localtask import Task\ntask = Task.init(project_name='p', task_name='stdin')\n"
+            "task.connect({'lr': 0.1})\nprint('TASK_ID=' + task.id)\n")
+    proc = run_python("-", home=home, cwd=tmp_path, input=body)
+    task = Task.get_task(task_id_of(proc), home=home)
+    assert task.status == "completed"
+    assert task.get_script()["kind"] == "none" and task.get_parameters()["General/lr"] == 0.1
