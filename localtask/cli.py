@@ -240,12 +240,14 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--name", "-n", "name_contains", help="Only tasks whose name contains this text (any case).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=0),
               help="Show at most this many tasks (0: all).")
+@click.option("--archived", "with_archived", is_flag=True, help="Also list archived tasks.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def list_(ctx, project, statuses, tags, name_contains, limit, as_json):
-    """List tasks, newest first."""
+def list_(ctx, project, statuses, tags, name_contains, limit, with_archived, as_json):
+    """List tasks, newest first (archived ones with --archived)."""
     rows = _store(ctx).find_tasks(project=project, status=statuses or None, tags=tags or None,
-                                  name_contains=name_contains, limit=limit or None)
+                                  name_contains=name_contains, limit=limit or None,
+                                  archived=None if with_archived else False)
     if as_json:
         keys = ("id", "project", "name", "type", "status", "status_reason", "tags", "comment", "parent",
                 "queue", "worker", "created", "started", "completed", "last_update")

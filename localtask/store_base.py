@@ -160,20 +160,21 @@ MIGRATIONS: list[str] = [
         ts REAL NOT NULL,
         PRIMARY KEY (task_seq, name)
     );
+    ALTER TABLE tasks ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
     """,
 ]
 
 TASK_COLUMNS = (
     "id, project, name, type, tags, comment, parent, status, status_reason, "
     "status_before_queue, created, started, completed, last_update, queue, worker, host, pid, "
-    "abort_requested, script, environment, code_ref, seq"
+    "abort_requested, script, environment, code_ref, seq, archived"
 )
 #: columns a clone copies: the configuration, never the outputs.
 CLONED_COLUMNS = ("type", "tags", "script", "environment", "code", "code_ref")
 UPDATABLE = {
     "name", "project", "type", "tags", "comment", "parent", "status_reason", "started",
     "completed", "queue", "worker", "host", "pid", "script", "environment", "code", "code_ref",
-    "abort_requested",
+    "abort_requested", "archived",
 }
 
 

@@ -127,9 +127,14 @@ class TaskQueries:
     def _task_filter(*, project: str | None = None, name: str | None = None,
                      name_contains: str | None = None, parent: str | None = None,
                      status: Iterable[str] | None = None, ids: Iterable[str] | None = None,
-                     tags: Iterable[str] | None = None) -> tuple[str, list[Any]]:
-        """A ``WHERE`` clause (or '') and its arguments for the task filters given."""
+                     tags: Iterable[str] | None = None,
+                     archived: bool | None = None) -> tuple[str, list[Any]]:
+        """A ``WHERE`` clause (or '') and its arguments for the task filters given (``archived``
+        None: archived or not)."""
         where, args = [], []
+        if archived is not None:
+            where.append("archived = ?")
+            args.append(int(bool(archived)))
         for column, value in (("project", project), ("name", name), ("parent", parent)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -154,10 +159,10 @@ class TaskQueries:
                    status: Iterable[str] | None = None, tags: Iterable[str] | None = None,
                    parent: str | None = None, ids: Iterable[str] | None = None,
                    limit: int | None = None, offset: int = 0,
-                   name_contains: str | None = None) -> list[dict[str, Any]]:
-        """Tasks matching every given filter, newest first."""
+                   name_contains: str | None = None, archived: bool | None = None) -> list[dict[str, Any]]:
+        """Tasks matching every given filter, newest first (``archived=False``: not archived)."""
         clause, args = self._task_filter(project=project, name=name, name_contains=name_contains,
-                                         parent=parent, status=status, ids=ids, tags=tags)
+                                         parent=parent, status=status, ids=ids, tags=tags, archived=archived)
         sql = f"SELECT {TASK_COLUMNS} FROM tasks{clause} ORDER BY created DESC, seq DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -176,18 +181,19 @@ class TaskQueries:
     }
     NOT_NULL_SORTS = {"created", "name", "status", "type", "project", "last_update", "id"}
     PAGE_COLUMNS = ("id, project, name, type, tags, comment, parent, status, status_reason, created, "
-                    "started, completed, last_update, queue, worker, host")
+                    "started, completed, last_update, queue, worker, host, archived")
 
     def task_page(self, *, project: str | None = None, status: Iterable[str] | None = None,
                   tags: Iterable[str] | None = None, name_contains: str | None = None,
                   parent: str | None = None, sort: str = "created", descending: bool = True,
-                  limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+                  limit: int = 50, offset: int = 0,
+                  archived: bool | None = None) -> tuple[list[dict[str, Any]], int]:
         """One page of the task table (light columns: no script, environment or code) and the
         number of tasks matching the filters. ``sort`` is a key of :attr:`PAGE_SORTS`."""
         if sort not in self.PAGE_SORTS:
             raise StoreError(f"Cannot sort tasks by {sort!r}; use one of: {', '.join(self.PAGE_SORTS)}.")
         clause, args = self._task_filter(project=project, name_contains=name_contains, parent=parent,
-                                         status=status, tags=tags)
+                                         status=status, tags=tags, archived=archived)
         key = self.PAGE_SORTS[sort]
         order = "DESC" if descending else "ASC"
         sort_args = [_now()] if "?" in key else []

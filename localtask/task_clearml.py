@@ -130,6 +130,16 @@ class ClearMLExtras:
         for name, (obj, metadata) in list(self._registered_artifacts().items()):
             self.upload_artifact(name, obj, metadata=metadata)
 
+    # ------------------------------------------------------------------ archive
+    def set_archived(self, archive: bool) -> None:
+        """Archive the task (hidden from ``localtask list``, the page's table and ``query_tasks``
+        unless asked for) or bring it back. Any status; nothing else changes."""
+        self._store.update_task(self.id, archived=int(bool(archive)))
+
+    def get_archived(self) -> bool:
+        """Whether the task is archived."""
+        return bool(self._store.get_task(self.id)["archived"])
+
     # ------------------------------------------------------------------ queries
     @classmethod
     def query_tasks(cls, project_name: str | None = None, task_name: str | None = None,
@@ -137,12 +147,14 @@ class ClearMLExtras:
                     task_filter: dict | None = None, home: str | os.PathLike | None = None) -> list:
         """Task ids matching the filters (``task_name`` is a part of the name, as ClearML's
         pattern); with ``additional_return_fields``, dicts with ``id`` and those fields.
-        ``task_filter`` understands ``status`` (a list) and ``parent``."""
+        ``task_filter`` understands ``status`` (a list), ``parent`` and ``archived`` (True:
+        archived ones too; by default they are left out)."""
         from .store import Store
 
         task_filter = dict(task_filter or {})
         rows = Store.open(home).find_tasks(project=project_name, name_contains=task_name, tags=tags,
-                                           status=task_filter.get("status"), parent=task_filter.get("parent"))
+                                           status=task_filter.get("status"), parent=task_filter.get("parent"),
+                                           archived=None if task_filter.get("archived") else False)
         if not additional_return_fields:
             return [r["id"] for r in rows]
         return [{"id": r["id"], **{f: r.get(f) for f in additional_return_fields}} for r in rows]

@@ -327,7 +327,8 @@ class UI:
             project=q.get("project") or None, status=statuses or None,
             tags=[t for t in q.getlist("tag") if t] or None, name_contains=q.get("name") or None,
             sort=q.get("sort") or "created", descending=q.get("desc", "1") != "0",
-            limit=per_page, offset=(page - 1) * per_page)
+            limit=per_page, offset=(page - 1) * per_page,
+            archived=None if q.get("archived") == "1" else False)
         ids = [r["id"] for r in rows]
         params = self.store.parameters_of(ids)
         texts = {i: {f"{p['section']}/{p['name']}": p["value"] for p in params[i]} for i in ids}

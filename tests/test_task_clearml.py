@@ -56,3 +56,23 @@ def test_last_metrics_iteration_requirements_and_query(localtask_home):
     assert Task.query_tasks(project_name="metrics", task_filter={"status": ["created"]},
                             additional_return_fields=["name"]) == [{"id": other.id, "name": "another"}]
     assert task.get_output_log_web_page().endswith(f"#/task/{task.id}/console")
+
+
+def test_archived_tasks_are_hidden_from_lists_unless_asked(localtask_home):
+    from helpers_worker import cli
+
+    kept = Task.init(project_name="arch", task_name="kept")
+    kept.close()
+    old = Task.clone(kept, name="old one")
+    assert old.get_archived() is False
+    old.set_archived(True)
+    assert Task.get_task(old.id).get_archived() is True
+    assert Task.query_tasks(project_name="arch") == [kept.id]
+    assert set(Task.query_tasks(project_name="arch", task_filter={"archived": True})) == {kept.id, old.id}
+    listed = cli("list", "--json", home=localtask_home).stdout
+    assert kept.id in listed and old.id not in listed
+    assert old.id in cli("list", "--archived", "--json", home=localtask_home).stdout
+    clone = Task.clone(old)  # a clone of an archived task is not archived
+    assert clone.get_archived() is False
+    old.set_archived(False)
+    assert old.id in cli("list", "--json", home=localtask_home).stdout

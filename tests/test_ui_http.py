@@ -628,3 +628,11 @@ def test_serve_on_a_busy_port_says_what_to_do(store):
                                             ("::", False), ("example.org", False)])
 def test_is_loopback(host, loopback):
     assert ui.is_loopback(host) is loopback
+
+
+def test_the_table_hides_archived_tasks_unless_asked(client, store):
+    run1 = store.ids["run1"]
+    Task.get_task(run1, home=store.home).set_archived(True)
+    shown = [t["id"] for t in get(client, "/api/tasks")["tasks"]]
+    assert run1 not in shown and len(shown) == 2
+    assert run1 in [t["id"] for t in get(client, "/api/tasks?archived=1")["tasks"]]

@@ -59,10 +59,13 @@ export class TableView {
       clearTimeout(timer);
       timer = setTimeout(() => this.navigate({name: this.nameInput.value.trim()}), 300);
     });
+    this.archivedBox = h("input", {type: "checkbox", name: "archived"});
+    this.archivedBox.addEventListener("change", () => this.navigate({archived: this.archivedBox.checked ? "1" : null}));
+    this.archivedLabel = h("label", {class: "check-field", title: "Also list archived tasks"}, this.archivedBox, " archived");
     this.selInfo = h("span", {class: "muted"});
     this.selButtons = h("span", {class: "toolbar"});
     this.toolbar = h("div", {class: "toolbar"}, this.chips, this.tagInput, this.tagList, this.nameInput,
-                     h("span", {class: "spacer"}), this.selInfo, this.selButtons);
+                     this.archivedLabel, h("span", {class: "spacer"}), this.selInfo, this.selButtons);
     this.thead = h("thead");
     this.tbody = h("tbody");
     this.table = h("table", {class: "grid tasks"}, this.thead, this.tbody);
@@ -97,6 +100,7 @@ export class TableView {
     }
     if (document.activeElement !== this.tagInput) this.tagInput.value = this.q.get("tag") || "";
     if (document.activeElement !== this.nameInput) this.nameInput.value = this.q.get("name") || "";
+    this.archivedBox.checked = this.q.get("archived") === "1";
   }
 
   onClick(ev) {
@@ -166,7 +170,7 @@ export class TableView {
 
   query() {
     const q = new URLSearchParams();
-    for (const k of ["project", "tag", "name", "sort", "desc", "page", "per_page"]) if (this.q.get(k)) q.set(k, this.q.get(k));
+    for (const k of ["project", "tag", "name", "sort", "desc", "page", "per_page", "archived"]) if (this.q.get(k)) q.set(k, this.q.get(k));
     for (const s of this.statuses) q.append("status", s);
     return q;
   }
