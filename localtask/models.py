@@ -225,7 +225,7 @@ class Model(BaseModel):
     def __init__(self, model_id: str):
         store = _default_store()
         super().__init__(store, str(model_id))
-        self.data  # raises for an unknown id
+        _ = self.data  # raises for an unknown id
 
     @classmethod
     def _wrap(cls, store: "Store", model_id: str) -> "Model":
@@ -265,7 +265,7 @@ class InputModel(Model):
                     f"{' (published only)' if only_published else ''} in the store {store.home}.")
             model_id = rows[0]["id"]
         BaseModel.__init__(self, store, str(model_id))
-        self.data  # raises for an unknown id
+        _ = self.data  # raises for an unknown id
 
     @classmethod
     def import_model(cls, weights_url: str, config_text: str | None = None,
