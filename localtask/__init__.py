@@ -28,12 +28,18 @@ __all__ = [
     "StoreFullError",
     "TaskNotFoundError", "AmbiguousTaskIdError", "IllegalTransitionError", "ParameterError",
     "ArtifactError", "CaptureError", "QueueError", "RunError",
+    "OutputModel", "InputModel", "Model", "StorageManager",
 ]
+
+#: names imported on first use, so that ``import localtask`` stays light.
+_LAZY = {"Worker": "worker", "OutputModel": "models", "InputModel": "models", "Model": "models",
+         "StorageManager": "storage_manager"}
 
 
 def __getattr__(name):
-    if name == "Worker":  # imported on demand: the worker pulls in watchdog and more
-        from .worker import Worker
+    module = _LAZY.get(name)  # the worker pulls in watchdog and more
+    if module is None:
+        raise AttributeError(name)
+    import importlib
 
-        return Worker
-    raise AttributeError(name)
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -28,7 +28,7 @@ from .exceptions import (
 )
 from .folders import make_dirs, precreate_shared_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "localtask.db"
 DEFAULT_BUSY_TIMEOUT = 30.0
 NETWORK_FILESYSTEMS = {
@@ -161,6 +161,39 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (task_seq, name)
     );
     ALTER TABLE tasks ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 2 -> 3: the local model registry (ClearML's OutputModel / InputModel / Model)
+    """
+    CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        task_id TEXT,
+        name TEXT NOT NULL,
+        project TEXT NOT NULL DEFAULT '',
+        framework TEXT NOT NULL DEFAULT '',
+        filename TEXT,
+        uri TEXT,
+        sha256 TEXT,
+        size INTEGER,
+        iteration INTEGER,
+        config_text TEXT,
+        config_dict TEXT,
+        labels TEXT NOT NULL DEFAULT '{}',
+        tags TEXT NOT NULL DEFAULT '[]',
+        comment TEXT NOT NULL DEFAULT '',
+        published INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE INDEX models_name ON models(project, name, created);
+    CREATE INDEX models_task ON models(task_id);
+    CREATE TABLE task_models (
+        task_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        name TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        PRIMARY KEY (task_id, role, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX task_models_model ON task_models(model_id);
     """,
 ]
 
@@ -296,6 +329,7 @@ class StoreBase:
         self.tasks_dir = self.home / "tasks"
         self.cache_dir = self.home / "cache"
         self.blobs_dir = self.home / "blobs"
+        self.models_dir = self.home / "models"
         self.notify_path = self.home / "queue.notify"
         self.busy_timeout = busy_timeout if busy_timeout is not None else _env_float(
             "LOCALTASK_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)

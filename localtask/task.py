@@ -344,6 +344,13 @@ class Task(ClearMLExtras):
         return self._store
 
     @property
+    def models(self) -> dict[str, list]:
+        """``{"input": [Model, ...], "output": [Model, ...]}`` (see localtask.models)."""
+        from .models import task_models
+
+        return task_models(self)
+
+    @property
     def is_attached(self) -> bool:
         """True when this process runs the task for a worker (``LOCALTASK_TASK_ID`` set): its
         stored parameters replace the script's own values."""
@@ -435,6 +442,8 @@ class Task(ClearMLExtras):
         For a dict, returns a mapping that writes every later change through to the task.
         Raises ParameterError for a name or value that cannot be stored.
         """
+        if getattr(mutable, "_localtask_model", False):  # an InputModel / OutputModel: models.py
+            return mutable._connect_to(self, name)
         import argparse
         from .task_parameters import TaskParameters, public_attributes
 

@@ -121,6 +121,30 @@ def test_matplotlib_capture_can_be_switched_off(localtask_home, tmp_path):
     assert "hist" in {p["title"] for p in task.get_reported_plots()}
 
 
-def test_an_old_store_is_migrated_with_its_tasks(localtask_home):
-    store = Store.open(localtask_home)
-    assert store.rows("SELECT name FROM sqlite_master WHERE name = 'plots'")
+def test_a_schema_1_store_is_migrated_with_its_tasks(localtask_home, tmp_path):
+    """A store written before plots existed (schema 1) opens: its tasks stay, the new tables come."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from localtask.store import DB_NAME, SCHEMA_VERSION
+
+    task = Task.init(project_name="old", task_name="from schema 1")
+    task.get_logger().report_scalar("loss", "train", 0.5, 0)
+    task.close()
+    Store.open(localtask_home).close()
+    conn = sqlite3.connect(localtask_home / DB_NAME)
+    for table in ("plots", "samples", "single_values", "models", "task_models"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute("ALTER TABLE tasks DROP COLUMN archived")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    code = ("import sys; from localtask import Task; t = Task.get_task(sys.argv[1]); "
+            "print(t.status, t.get_reported_scalars()['loss']['train']['y'], t.get_reported_plots(), t.get_archived())")
+    proc = subprocess.run([sys.executable, "-c", code, task.id], env={**__import__("os").environ,
+                          "LOCALTASK_HOME": str(localtask_home)}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["completed", "[0.5]", "[]", "False"]
+    conn = sqlite3.connect(localtask_home / DB_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
