@@ -141,7 +141,7 @@ def _print_set(store, task_id: str, names: list[str]) -> None:
 def _param_names(task) -> list[str]:
     """The task's parameter names, read from the store rows (decoding every value would import
     the module of a recorded Enum, which the CLI's interpreter may not have)."""
-    return [f"{r['section']}/{r['name']}" for r in task._store.get_parameters(task.id)]
+    return [f"{r['section']}/{r['name']}" for r in task.store.get_parameters(task.id)]
 
 
 def _new_params(task, names: list[str]) -> list[str]:
