@@ -497,3 +497,19 @@ def test_plots_and_debug_samples_tabs_show_every_report(page, store, server):
     page.locator(".tabs a[data-tab='info']").click()
     expect(page.locator("table.single-values")).to_contain_text("best")
     expect(page.locator("table.single-values")).to_contain_text("0.75")
+
+
+def test_compare_puts_the_reported_plots_side_by_side(page, store, server):
+    tasks = []
+    for scale in (1, 2):
+        task = Task.clone(store.ids["run1"], name=f"scale {scale}", home=store.home)
+        task.mark_started(force=True)
+        task.get_logger().report_histogram("weights", "w", values=[scale, 2 * scale, 3 * scale], iteration=0)
+        task.get_logger().flush()
+        tasks.append(task)
+    page.goto(f"{server.base}/#/compare/{tasks[0].id},{tasks[1].id}")
+    row = page.locator(".compare-plots[data-plot='weights / w']")
+    expect(row.locator(".js-plotly-plot")).to_have_count(2)
+    ys = row.locator(".js-plotly-plot").evaluate_all("els => els.map(el => el.data[0].y)")
+    assert sorted(ys) == [[1, 2, 3], [2, 4, 6]]
+    shot(page, "compare-plots.png")
