@@ -3,7 +3,6 @@ values (converted by :mod:`localtask.reporting`). All are buffered and written i
 one background thread, so a training loop never waits on the store."""
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import time
@@ -11,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._logging import get_logger
 from .exceptions import LocaltaskError, StoreError, StoreFullError
-from . import current_run, reporting
+from . import current_run
 from .params import shown
-from .report_writer import ReportWriter
 
 if TYPE_CHECKING:
     from .task import Task
@@ -39,7 +37,7 @@ class Logger:
         self._thread: threading.Thread | None = None
         self._seq: int | None = None
         self._last_error: Exception | None = None
-        self._reports = ReportWriter(task.store, task.id)
+        self._reports_kept = None  # a ReportWriter, made at the first plot or sample
 
     @classmethod
     def current_logger(cls) -> "Logger | None":
@@ -84,8 +82,20 @@ class Logger:
     def report_single_value(self, name: str, value: float) -> None:
         """A summary value: shown in the task's Info, and kept as the scalar ``Summary/<name>`` at
         iteration 0 (ClearML's scalars list it too)."""
-        self._keep(reporting.report_single_value(name, value))
+        from .reporting import report_single_value
+
+        self._keep(report_single_value(name, value))
         self.report_scalar("Summary", name, value, 0)
+
+    @property
+    def _reports(self):
+        # made (and localtask.reporting imported) only when a script reports more than
+        # scalars: that module is not on Task.init's path
+        if self._reports_kept is None:
+            from .report_writer import ReportWriter
+
+            self._reports_kept = ReportWriter(self._task.store, self._task.id)
+        return self._reports_kept
 
     def _keep(self, record) -> None:
         self._reports.add(record)
@@ -126,7 +136,7 @@ class Logger:
                             f"memory, retried at the next write): {exc}") from None
 
     def _flush_reports(self) -> None:
-        if not self._reports.pending():
+        if self._reports_kept is None or not self._reports_kept.pending():
             return
         taken = self._reports.take()
         try:
@@ -168,15 +178,15 @@ REPORT_CALLS = (
 
 
 def _report_method(name: str):
-    convert = getattr(reporting, name)
-
-    @functools.wraps(convert)
     def method(self: Logger, *args: Any, **kwargs: Any) -> None:
-        self._keep(convert(*args, **kwargs))
+        from . import reporting
 
-    method.__doc__ = (convert.__doc__ or f"ClearML's ``Logger.{name}``, with its arguments.") + (
-        "\n\nKept as an output of the task (not cloned; reset deletes it) and written in the "
-        "background. Raises ReportingError naming the argument that is not accepted.")
+        self._keep(getattr(reporting, name)(*args, **kwargs))
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (f"ClearML's ``Logger.{name}``, with its arguments (see ``localtask.reporting.{name}``)."
+                      "\n\nKept as an output of the task (not cloned; reset deletes it) and written in the "
+                      "background. Raises ReportingError naming the argument that is not accepted.")
     return method
 
 

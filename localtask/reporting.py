@@ -337,15 +337,10 @@ def report_image(title, series, iteration=None, local_path=None, image=None, mat
                  delete_after_upload=False, url=None) -> SampleRecord:
     if matrix is not None and image is None:
         image = matrix
-    given = [n for n, v in (("local_path", local_path), ("image", image), ("url", url)) if v is not None]
-    if len(given) != 1:
-        raise ReportingError(f"report_image(...): give exactly one of local_path, image, url; got {given or 'none'}")
-    if url is not None:
-        if _remote(url):  # as ClearML: the sample is a link to it (nothing is downloaded)
-            return _link_sample(title, series, iteration, url)
-        local_path = str(url)[len("file://"):] if str(url).startswith("file://") else url
-    if local_path is not None:
-        return _file_sample("report_image", title, series, iteration, local_path)
+    sample = _path_or_url("report_image", title, series, iteration,
+                          {"local_path": local_path, "image": image, "url": url})
+    if sample is not None:
+        return sample
     return SampleRecord(title, series, _it(iteration), _png("report_image", image), "png", "image/png")
 
 
@@ -355,6 +350,22 @@ LINK_MIME = "text/uri-list"
 
 def _link_sample(title, series, iteration, url) -> SampleRecord:
     return SampleRecord(title, series, _it(iteration), str(url).encode("utf-8"), "url", LINK_MIME)
+
+
+def _path_or_url(fn, title, series, iteration, sources: dict) -> SampleRecord | None:
+    """Checks that exactly one of ``sources`` is given; a ``local_path`` or ``url`` becomes the
+    sample (a remote url a link, as ClearML: nothing is downloaded). None: the other source."""
+    given = [name for name, value in sources.items() if value is not None]
+    if len(given) != 1:
+        raise ReportingError(f"{fn}(...): give exactly one of {', '.join(sources)}; got {given or 'none'}")
+    url, local_path = sources["url"], sources["local_path"]
+    if url is not None:
+        if _remote(url):
+            return _link_sample(title, series, iteration, url)
+        local_path = str(url)[len("file://"):] if str(url).startswith("file://") else url
+    if local_path is not None:
+        return _file_sample(fn, title, series, iteration, local_path)
+    return None
 
 
 def _file_sample(fn, title, series, iteration, path) -> SampleRecord:
@@ -368,15 +379,10 @@ def _file_sample(fn, title, series, iteration, path) -> SampleRecord:
 
 def report_media(title, series, iteration=None, local_path=None, stream=None, file_extension=None, max_history=None,
                  delete_after_upload=False, url=None) -> SampleRecord:
-    given = [n for n, v in (("local_path", local_path), ("stream", stream), ("url", url)) if v is not None]
-    if len(given) != 1:
-        raise ReportingError(f"report_media(...): give exactly one of local_path, stream, url; got {given or 'none'}")
-    if url is not None:
-        if _remote(url):  # as ClearML: the sample is a link to it (nothing is downloaded)
-            return _link_sample(title, series, iteration, url)
-        local_path = str(url)[len("file://"):] if str(url).startswith("file://") else url
-    if local_path is not None:
-        return _file_sample("report_media", title, series, iteration, local_path)
+    sample = _path_or_url("report_media", title, series, iteration,
+                          {"local_path": local_path, "stream": stream, "url": url})
+    if sample is not None:
+        return sample
     if not file_extension:
         raise ReportingError("report_media(...): stream needs file_extension= (e.g. '.html', '.txt', '.mp4')")
     if not hasattr(stream, "read"):
