@@ -1,0 +1,204 @@
+"""ClearML-style scripts, with only the import changed, through record -> clone -> worker: the
+Task API calls (issue 10 item 3), the artifact kinds (item 5) and the automation pattern of
+ClearML's ``manual_random_param_search_example`` (clone a template by name, set bare parameter
+names, enqueue). Each re-run must give what the recorded run gave; an edit must show."""
+from __future__ import annotations
+
+import hashlib
+import zipfile
+
+import pytest
+
+from localtask import Store, Task
+
+from conftest import run_script
+from helpers_worker import clone_and_enqueue, make_repo, recorded_id, results, run_to_completion
+
+pytest.importorskip("numpy")
+pytest.importorskip("pandas")
+pytest.importorskip("PIL")
+
+pytestmark = pytest.mark.slow
+
+TASK_API = """\
+import argparse
+import pandas as pd
+from localtask import Task, Logger
+from localtask.task_parameters import TaskParameters, param, percent_param
+
+
+class Training(TaskParameters):
+    epochs = param(type=int, default=3, desc="passes over the data")
+    keep = percent_param(default=0.5)
+
+
+class Optimiser:
+    def __init__(self):
+        self.name = "sgd"
+        self.momentum = 0.9
+
+
+task = Task.init(project_name="api", task_name="every call")
+training = task.connect(Training(), name="Training")
+optimiser = task.connect(Optimiser(), name="Optimiser")
+args = argparse.Namespace(batch=32, shuffle=True)
+task.connect(args, name="Loader")
+task.set_user_properties(owner="lab", dataset={"value": "mnist", "description": "which data"})
+table = pd.DataFrame({"epoch": [], "loss": []})
+task.register_artifact("progress", table)
+for epoch in range(training.epochs):
+    loss = round(1.0 / (epoch + 1) * training.keep * optimiser.momentum, 6)
+    table.loc[epoch] = [epoch, loss]
+    Logger.current_logger().report_scalar("loss", optimiser.name, value=loss, iteration=epoch)
+task.logger.report_single_value("batch", args.batch)
+print("RESULT epochs", training.epochs, "keep", training.keep, "optimiser", optimiser.name)
+print("RESULT registered", sorted(task.get_registered_artifacts()))
+print("RESULT properties", sorted(task.get_user_properties(value_only=True).items()))
+print("RESULT last", task.get_last_iteration())
+print("RESULT locally", Task.running_locally())
+print("TASK_ID=" + task.id)
+"""
+
+ARTIFACTS = """\
+from pathlib import Path
+import numpy as np
+import pandas as pd
+from PIL import Image
+from localtask import Task
+
+task = Task.init(project_name="api", task_name="artifact kinds")
+size = task.connect({"size": 4})["size"]
+out = Path("out"); out.mkdir(exist_ok=True)
+for i in range(size):
+    (out / f"part{i}.txt").write_text("part %d of %d" % (i, size))
+(out / "skip.bin").write_bytes(b"not matched")
+task.upload_artifact("image", Image.new("RGB", (size, 2), (10, 20, 30)))
+task.upload_artifact("array", np.arange(size * 3).reshape(size, 3))
+task.upload_artifact("frame", pd.DataFrame({"a": range(size), "b": [x / 2 for x in range(size)]}))
+task.upload_artifact("folder", out)
+task.upload_artifact("texts", str(out / "*.txt"))
+task.upload_artifact("settings", {"size": size})
+got = Task.get_task(task.id).artifacts
+print("RESULT image", type(got["image"].get()).__module__.split(".")[0], got["image"].get().size)
+print("RESULT array", got["array"].get().shape, int(got["array"].get().sum()))
+print("RESULT frame", list(got["frame"].get().columns), float(got["frame"].get()["b"].sum()))
+print("RESULT folder", sorted(p.name for p in Path(got["folder"].get_local_copy()).rglob("*") if p.is_file()))
+print("RESULT texts", sorted(p.name for p in Path(got["texts"].get_local_copy()).rglob("*") if p.is_file()))
+print("RESULT settings", got["settings"].get())
+print("TASK_ID=" + task.id)
+"""
+
+TEMPLATE = """\
+from localtask import Task
+
+task = Task.init(project_name="examples", task_name="HP template")
+args = task.connect({"batch_size": 128, "layer_1": 128, "epochs": 1})
+task.get_logger().report_scalar("score", "value", value=args["batch_size"] + args["layer_1"] / 1000,
+                                iteration=0)
+print("RESULT", args["batch_size"], args["layer_1"], args["epochs"])
+print("TASK_ID=" + task.id)
+"""
+
+SEARCH = """\
+from random import Random
+from localtask import Task
+
+task = Task.init(project_name="examples", task_name="random search", task_type=Task.TaskTypes.optimizer)
+params = task.connect({"runs": 3, "template": "HP template", "queue": "default", "seed": 7})
+rng = Random(params["seed"])
+template = Task.get_task(project_name="examples", task_name=params["template"])
+for i in range(params["runs"]):
+    child = Task.clone(source_task=template, name=template.name + " %d" % i, parent=template.id)
+    values = child.get_parameters()
+    values["batch_size"] = rng.choice([64, 96, 160])   # a bare name: ClearML puts it in General
+    values["layer_1"] = rng.randrange(32, 512)
+    child.set_parameters(values)
+    Task.enqueue(child.id, queue_name=params["queue"])
+    print("RESULT child", child.id, values["batch_size"], values["layer_1"])
+print("TASK_ID=" + task.id)
+"""
+
+
+def test_task_api_script_reruns_identically_and_an_edit_of_a_task_parameters_field_shows(
+        localtask_home, tmp_path):
+    repo = make_repo(tmp_path / "src", {"job.py": TASK_API})
+    direct = run_script(repo / "job.py", home=localtask_home)
+    source = Task.get_task(recorded_id(direct))
+    want = results(direct.stdout)
+    assert "epochs 3 keep 0.5 optimiser sgd" in want and "locally True" in want
+
+    same = clone_and_enqueue(source.id)
+    _, log = run_to_completion(localtask_home, same.id)
+    rerun = Task.get_task(same.id)
+    assert results(log) == [line.replace("locally True", "locally False") for line in want]
+    assert rerun.get_parameters() == source.get_parameters()
+    assert rerun.get_user_properties() == source.get_user_properties()
+    assert rerun.get_last_scalar_metrics() == source.get_last_scalar_metrics()
+    assert rerun.get_single_values() == source.get_single_values() == {"batch": 32.0}
+    assert rerun.artifacts["progress"].get().equals(source.artifacts["progress"].get())
+    assert len(source.artifacts["progress"].get()) == 3  # the latest content, stored at close
+
+    edited = clone_and_enqueue(source.id, {"Training/epochs": 5, "Optimiser/name": "adam",
+                                           "Loader/batch": 8})
+    _, log = run_to_completion(localtask_home, edited.id)
+    assert "epochs 5 keep 0.5 optimiser adam" in results(log)
+    got = Task.get_task(edited.id)
+    assert got.get_single_values() == {"batch": 8.0}
+    assert list(got.get_last_scalar_metrics()["loss"]) == ["adam"]
+    assert len(got.artifacts["progress"].get()) == 5
+
+
+def _artifact_digests(task: Task) -> dict[str, tuple[str, object]]:
+    """{name: (kind, content)}: the sha256 of a file, the member names of a zip (whose bytes
+    hold file times)."""
+    out: dict[str, tuple[str, object]] = {}
+    for name, art in task.artifacts.items():
+        if zipfile.is_zipfile(art.path):
+            with zipfile.ZipFile(art.path) as z:
+                out[name] = (art.type, sorted(z.namelist()))
+        else:
+            out[name] = (art.type, hashlib.sha256(art.path.read_bytes()).hexdigest())
+    return out
+
+
+def test_artifact_kinds_script_reruns_with_the_same_kinds_and_contents(localtask_home, tmp_path):
+    repo = make_repo(tmp_path / "src", {"job.py": ARTIFACTS})
+    direct = run_script(repo / "job.py", home=localtask_home)
+    source = Task.get_task(recorded_id(direct))
+    want = results(direct.stdout)
+    assert "image PIL (4, 2)" in want and "array (4, 3) 66" in want
+    assert "texts ['part0.txt', 'part1.txt', 'part2.txt', 'part3.txt']" in want
+
+    same = clone_and_enqueue(source.id)
+    _, log = run_to_completion(localtask_home, same.id)
+    assert results(log) == want
+    original, rerun = _artifact_digests(source), _artifact_digests(Task.get_task(same.id))
+    assert set(original) == {"image", "array", "frame", "folder", "texts", "settings"}
+    assert rerun == original  # files byte-identical (the gzip of a frame has no time), zips the same members
+    assert original["folder"][0] == "folder" and original["image"][0] != original["array"][0]
+
+    edited = clone_and_enqueue(source.id, {"General/size": 2})
+    _, log = run_to_completion(localtask_home, edited.id)
+    assert "image PIL (2, 2)" in results(log) and "array (2, 3) 15" in results(log)
+    assert "texts ['part0.txt', 'part1.txt']" in results(log)
+
+
+def test_random_search_clones_a_template_by_name_and_each_child_runs_its_sample(localtask_home, tmp_path):
+    repo = make_repo(tmp_path / "src", {"template.py": TEMPLATE, "search.py": SEARCH})
+    template = Task.get_task(recorded_id(run_script(repo / "template.py", home=localtask_home)))
+    search = run_script(repo / "search.py", home=localtask_home)
+    recorded_id(search)
+    children = [line.split()[1:] for line in results(search.stdout) if line.startswith("child ")]
+    assert len(children) == 3
+
+    run_to_completion(localtask_home, children[-1][0])  # the burst worker runs all three
+    store = Store.open(localtask_home)
+    for child_id, batch, layer in children:
+        child = Task.get_task(child_id)
+        assert child.get_status() == "completed" and store.get_task(child_id)["parent"] == template.id
+        assert child.get_parameters()["General/batch_size"] == int(batch)
+        assert "batch_size" not in child.get_parameters()
+        log = store.console_path(child_id).read_text()
+        assert f"RESULT {batch} {layer} 1" in log
+        score = child.get_last_scalar_metrics()["score"]["value"]["last"]
+        assert score == pytest.approx(int(batch) + int(layer) / 1000)
