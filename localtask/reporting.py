@@ -226,6 +226,9 @@ def report_confusion_matrix(title, series, matrix, iteration=None, xaxis=None, y
     layout = _layout(title, xaxis=xaxis, yaxis=yaxis, extra_layout=extra_layout)
     if yaxis_reversed:
         layout.setdefault("yaxis", {})["autorange"] = "reversed"
+    for axis, labels in (("xaxis", xlabels), ("yaxis", ylabels)):
+        if not labels:  # one tick per cell, not plotly's 0.5 steps
+            layout.setdefault(axis, {}).setdefault("dtick", 1)
     return PlotRecord(title, series, _it(iteration), {"data": [trace], "layout": layout}, "matrix")
 
 

@@ -482,6 +482,9 @@ def test_plots_and_debug_samples_tabs_show_every_report(page, store, server):
     expect(image).to_have_count(1)
     page.wait_for_function("() => { const i = document.querySelector(\".plot-card[data-title='drawn'] img\");"
                            " return i && i.complete && i.naturalWidth > 100; }")
+    # every chart is drawn at its card's width (none overflows or is clipped)
+    page.wait_for_function("() => [...document.querySelectorAll('.plot-card .js-plotly-plot')].every("
+                           "el => el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) < 2)")
     shot(page, "task-page-plots.png")
 
     page.locator(".tabs a[data-tab='samples']").click()

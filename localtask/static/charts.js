@@ -48,7 +48,19 @@ export async function renderFigure(container, figure) {
   delete layout.localtask_table;
   delete layout.localtask_image;
   await Plotly.newPlot(node, figure.data || [], layout, CONFIG);
+  followSize(node);
   return node;
+}
+
+/** Redraw a chart whenever its box changes size: a chart drawn in a hidden tab starts at
+ * plotly's default width and would overflow its card once shown. */
+function followSize(node) {
+  if (!window.ResizeObserver) return;
+  new ResizeObserver(() => {
+    const want = node.clientWidth, have = node._fullLayout ? node._fullLayout.width : 0;
+    if (node.offsetParent === null || !want || Math.abs(want - have) < 2) return;
+    Promise.resolve(window.Plotly.Plots.resize(node)).catch(() => {});
+  }).observe(node);
 }
 
 /** Exponential moving average, debiased as TensorBoard's smoothing (weight in [0, 1)). */
@@ -87,5 +99,6 @@ export async function renderScalars(container, title, series, opts = {}) {
     margin: {l: 55, r: 15, t: 36, b: 40}, legend: {orientation: "h"},
     xaxis: {title: {text: AXES[axis]}}, yaxis: {type: opts.log ? "log" : "linear"},
   }, CONFIG);
+  followSize(node);
   return node;
 }
