@@ -212,9 +212,12 @@ def cli(ctx: click.Context, home: str | None) -> None:
                    "the page: a warning is printed.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Another name the page may be reached by (an SSH tunnel's or a proxy's; repeatable). "
+                   "Requests naming any other host are refused.")
 @click.option("--open", "open_browser", is_flag=True, help="Also open the page in the default web browser.")
 @click.pass_context
-def ui(ctx, ui_home, host, port, open_browser):
+def ui(ctx, ui_home, host, port, allow_hosts, open_browser):
     """Serve the task table and task pages as a web page, on this machine only by default.
 
     Prints the page's address, which carries an access token made for this run; Ctrl+C
@@ -222,7 +225,7 @@ def ui(ctx, ui_home, host, port, open_browser):
     """
     from .ui import serve
 
-    serve(ui_home or _home(ctx), host=host, port=port, open_browser=open_browser)
+    serve(ui_home or _home(ctx), host=host, port=port, open_browser=open_browser, allow_hosts=allow_hosts)
 
 
 def main(argv: list[str] | None = None) -> None:

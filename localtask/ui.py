@@ -7,11 +7,16 @@ A Starlette app over the same library calls as the CLI; it needs the ``ui`` extr
 Security, for a page on a shared machine:
 
 * it binds 127.0.0.1 unless told otherwise (and then warns);
+* every request whose ``Host`` header is not one of the page's own names is refused, so a
+  web site whose name is made to resolve to 127.0.0.1 (DNS rebinding) reaches nothing;
 * a token made at launch is printed inside the page's address. Opening that address
   stores it in an HttpOnly, SameSite=Strict cookie, and the page keeps it to send in the
   ``X-Localtask-Token`` header. Every ``/api`` request needs the token (header or cookie);
   a state-changing request needs the header itself, so that no other page can forge one,
-  and is refused when its ``Origin`` is not the page's own;
+  and is refused when its ``Origin`` is not the page's own. Browsers send a cookie to every
+  port of a host, so the cookie's path is a secret prefix of this server (``/s/<scope>/``,
+  under which the page and its API are served too): another server on this machine never
+  receives it, and the cookie is honoured only under that prefix;
 * no request names a file path: artifacts are downloaded by task id and artifact name,
   looked up in the store, always as attachments; static files come from a fixed list.
 """
@@ -69,6 +74,8 @@ STATIC_FILES = {
 TOKEN_HEADER = "x-localtask-token"
 COOKIE = "localtask_token_{port}"  # cookies ignore ports: one name per server
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+#: the Host names a page bound to a loopback address answers to.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "ip6-localhost"})
 PAGE_SIZES = (20, 50, 100, 200)
 MAX_PARAM_COLUMNS = 12
 MAX_DIFF_BYTES = 2 * 1024 * 1024
@@ -197,10 +204,14 @@ def _scalars(store: Store, task_id: str) -> dict[str, Any]:
 class UI:
     """The page's request handlers over one store (``home``), guarded by ``token``."""
 
-    def __init__(self, home: str | Path | None, token: str):
+    def __init__(self, home: str | Path | None, token: str, scope: str):
         self.store = Store.open(home)
         self.home = self.store.home
         self.token = token
+        self.prefix = f"/s/{scope}"
+
+    def _under_scope(self, request: "Request") -> bool:
+        return request.url.path.startswith(self.prefix + "/")
 
     # ---------------------------------------------------------------- guards
     def _token_ok(self, candidate: str | None) -> bool:
@@ -219,7 +230,7 @@ class UI:
                 return _error("Refused: this request needs the token of this 'localtask ui' (header "
                               "X-Localtask-Token); open the address the command printed.", 403)
             return None
-        cookie = request.cookies.get(_cookie(request))
+        cookie = request.cookies.get(_cookie(request)) if self._under_scope(request) else None
         if self._token_ok(request.headers.get(TOKEN_HEADER)) or self._token_ok(cookie):
             return None
         return _error("Refused: open the address printed by 'localtask ui' (it carries the access "
@@ -279,7 +290,8 @@ class UI:
                                 headers=SECURITY_HEADERS)
         token = request.query_params.get("token")
         if token and self._token_ok(token):
-            response.set_cookie(_cookie(request), self.token, httponly=True, samesite="strict", path="/")
+            response.set_cookie(_cookie(request), self.token, httponly=True, samesite="strict",
+                                path=self.prefix + "/")
         return response
 
     async def static(self, request: "Request") -> "Response":
@@ -305,6 +317,7 @@ class UI:
             "statuses": [s.value for s in TaskStatus],
             "allowed_from": {op: sorted(s.value for s in st) for op, st in status_rules.ALLOWED_FROM.items()},
             "page_sizes": list(PAGE_SIZES), "sorts": list(Store.PAGE_SORTS),
+            "base": self.prefix,  # where the cookie is sent: the prefix of <img> and download URLs
         }
 
     def projects(self, request, body) -> dict:
@@ -578,11 +591,17 @@ async def _not_allowed(request: "Request", exc: Exception) -> "Response":
     return _error(f"Method {request.method} is not allowed here.", 405)
 
 
-def create_app(home: str | Path | None = None, token: str | None = None) -> "Starlette":
+def create_app(home: str | Path | None = None, token: str | None = None,
+               hosts: "set[str] | frozenset[str] | None" = None, scope: str | None = None) -> "Starlette":
     """The web application for the store at ``home``. ``token`` guards it (default: a new random
-    one, in ``app.state.token``). Raises LocaltaskError without the ``ui`` extra."""
+    one, in ``app.state.token``); ``hosts`` are the names its ``Host`` header may carry (default:
+    the loopback names); ``scope`` is the secret path prefix of its cookie (default: random, in
+    ``app.state.scope``). Raises LocaltaskError without the ``ui`` extra."""
     _require_starlette()
-    ui = UI(home, token or secrets.token_urlsafe(24))
+    from starlette.routing import Mount
+
+    scope = scope or secrets.token_urlsafe(12)
+    ui = UI(home, token or secrets.token_urlsafe(24), scope)
     r, w = ui.route, (lambda fn: ui.route(fn, write=True))
     tid = "/api/tasks/{task_id:str}"
     routes = [
@@ -607,10 +626,54 @@ def create_app(home: str | Path | None = None, token: str | None = None) -> "Sta
         Route(tid + "/parameters", w(ui.save_parameters), methods=["POST"]),
         Route(tid + "/configuration", w(ui.save_configuration), methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
+    app = Starlette(routes=[*routes, Mount(ui.prefix, routes=routes)],
+                    exception_handlers={404: _not_found, 405: _not_allowed})
+    app.add_middleware(HostGuard, hosts=frozenset(h.lower() for h in (hosts or LOOPBACK_HOSTS)))
     app.state.token = ui.token
+    app.state.scope = scope
     app.state.home = ui.home
     return app
+
+
+class HostGuard:
+    """Refuse (403) every request whose ``Host`` header names another host than this page's
+    own: a DNS-rebinding site sends its own name there."""
+
+    def __init__(self, app, hosts: frozenset[str]):
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            raw = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            name = host_name(raw)
+            if name not in self.hosts:
+                response = _error(f"Refused: the address {raw or '(none)'} is not this page's own "
+                                  f"({', '.join(sorted(self.hosts))}); open the address 'localtask ui' "
+                                  "printed, or start it with --allow-host NAME for a name of yours.", 403)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def host_name(host_header: str) -> str:
+    """``'127.0.0.1:8080'`` -> ``'127.0.0.1'``, ``'[::1]:80'`` -> ``'::1'``, lower case."""
+    value = host_header.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def page_hosts(host: str, extra: "list[str] | tuple[str, ...]" = ()) -> frozenset[str]:
+    """The names a page listening on ``host`` answers to: the loopback names, the address itself,
+    and for a wildcard address this machine's names and addresses; plus ``extra``."""
+    names = set(LOOPBACK_HOSTS) | {host_name(h) for h in extra} | {host.strip("[]").lower()}
+    if host in ("0.0.0.0", "::", ""):
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+        try:
+            names |= {info[4][0].lower() for info in socket.getaddrinfo(socket.gethostname(), None)}
+        except OSError:
+            pass
+    return frozenset(n for n in names if n)
 
 
 # --------------------------------------------------------------------- serving
@@ -643,29 +706,32 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def page_url(host: str, port: int, token: str) -> str:
+def page_url(host: str, port: int, token: str, scope: str | None = None) -> str:
+    """The address to print: the page under its cookie's prefix, with the token."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}/?token={token}"
+    path = f"/s/{scope}/" if scope else "/"
+    return f"http://{shown}:{port}{path}?token={token}"
 
 
 def serve(home: str | Path | None = None, host: str = "127.0.0.1", port: int = 8080,
           open_browser: bool = False, *, token: str | None = None, ready: threading.Event | None = None,
-          log_level: str = "warning") -> None:
+          log_level: str = "warning", allow_hosts: "list[str] | tuple[str, ...]" = ()) -> None:
     """Serve the page for the store at ``home`` until interrupted (Ctrl+C).
 
     Prints the page's address, which carries the access token, and warns when ``host`` is not
-    a loopback address. ``port`` 0 picks a free port. Raises LocaltaskError when the ``ui``
+    a loopback address. ``port`` 0 picks a free port; ``allow_hosts`` are more names the page
+    answers to (a tunnel's or a proxy's). Raises LocaltaskError when the ``ui``
     extra is missing or the address cannot be bound.
     """
     _require_starlette()
     import uvicorn
 
-    app = create_app(home, token)
+    app = create_app(home, token, hosts=page_hosts(host, allow_hosts))
     sock = _bind(host, port)
     port = sock.getsockname()[1]
-    url = page_url(host, port, app.state.token)
+    url = page_url(host, port, app.state.token, app.state.scope)
     if not is_loopback(host):
         print(f"Warning: listening on {host}, not only on this machine: anyone who can reach this "
               "address and learns the token can change your tasks. Prefer the default 127.0.0.1 "

@@ -78,7 +78,7 @@ class UIServer:
         self.sock = ui._bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
-        self.url = ui.page_url("127.0.0.1", self.port, token)
+        self.url = ui.page_url("127.0.0.1", self.port, token, self.app.state.scope)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        name="localtask-ui-test", daemon=True)

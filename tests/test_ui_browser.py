@@ -516,3 +516,17 @@ def test_compare_puts_the_reported_plots_side_by_side(page, store, server):
     ys = row.locator(".js-plotly-plot").evaluate_all("els => els.map(el => el.data[0].y)")
     assert sorted(ys) == [[1, 2, 3], [2, 4, 6]]
     shot(page, "compare-plots.png")
+
+
+def test_a_new_tab_at_the_printed_folder_gets_in_by_the_cookie_and_one_at_the_root_does_not(page, server):
+    """The cookie is scoped to the server's secret prefix: a new tab there needs no token; one
+    at ``/`` (where another server on this host would see cookies) has none to use."""
+    assert "/s/" in page.url and "token=" not in page.url  # the token left the address bar
+    scoped = page.context.new_page()
+    scoped.goto(server.url.split("?")[0])
+    scoped.wait_for_selector("tr.task-row")
+    cookies = page.context.cookies()
+    assert [c["path"] for c in cookies] == [f"/s/{server.app.state.scope}/"]
+    root = page.context.new_page()
+    root.goto(server.base + "/")
+    expect(root.locator("#view")).to_contain_text("needs the access token")

@@ -44,7 +44,7 @@ def store(tmp_path, template):
 
 @pytest.fixture
 def client(store):
-    with TestClient(ui.create_app(store.home, TOKEN)) as c:
+    with TestClient(ui.create_app(store.home, TOKEN), base_url="http://127.0.0.1:8080") as c:
         yield c
 
 
@@ -77,20 +77,60 @@ def test_every_api_request_needs_the_token(client, store):
 
 
 def test_the_printed_address_sets_a_strict_cookie_that_reads_but_cannot_write(client, store):
+    scope = client.app.state.scope
     res = client.get("/?token=wrong")
     assert res.status_code == 200 and "set-cookie" not in res.headers
-    res = client.get(f"/?token={TOKEN}")
+    res = client.get(f"/s/{scope}/?token={TOKEN}")
     assert res.status_code == 200 and "<title>localtask</title>" in res.text
     cookie = res.headers["set-cookie"]
     assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    assert f"Path=/s/{scope}/" in cookie  # another server on this host never receives it
     assert "default-src 'self'" in res.headers["content-security-policy"]
-    # The cookie now authenticates reads (downloads, a new tab) ...
-    assert client.get("/api/tasks").status_code == 200
-    assert client.get("/api/session").json() == {"token": TOKEN}
+    # The cookie now authenticates reads (downloads, a new tab) under the prefix ...
+    assert client.get(f"/s/{scope}/api/tasks").status_code == 200
+    assert client.get(f"/s/{scope}/api/session").json() == {"token": TOKEN}
+    assert get(client, "/api/meta")["base"] == f"/s/{scope}"
     # ... but a state change needs the header itself, which no other page can set.
     run1 = store.ids["run1"]
-    assert client.post(f"/api/tasks/{run1}/publish").status_code == 403
+    assert client.post(f"/s/{scope}/api/tasks/{run1}/publish").status_code == 403
     assert task(store, run1).status == "completed"
+
+
+def test_the_cookie_is_honoured_only_under_the_servers_secret_prefix(client, store):
+    scope = client.app.state.scope
+    client.get(f"/?token={TOKEN}")
+    # a client that sends the cookie everywhere (as no browser does) still reads nothing outside
+    client.cookies.set("localtask_token_8080", TOKEN)
+    assert client.get("/api/tasks").status_code == 403
+    assert client.get("/s/not-the-scope/api/tasks").status_code in (403, 404)
+    assert client.get(f"/s/{scope}/api/tasks").status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8080", "127.0.0.1.evil.example",
+                                  "localhost.evil.example:8080", "", "10.0.0.1:8080"])
+def test_a_host_header_that_is_not_the_pages_own_is_refused(client, store, host):
+    """DNS rebinding: a site whose name resolves to 127.0.0.1 sends its own name as Host."""
+    run1 = store.ids["run1"]
+    for method, path in (("GET", "/"), ("GET", "/static/app.js"), ("GET", "/api/tasks"),
+                         ("POST", f"/api/tasks/{run1}/publish")):
+        res = client.request(method, path, headers={**AUTH, "Host": host})
+        assert res.status_code == 403, (method, path, res.status_code)
+        assert "not this page's own" in res.json()["error"] and "--allow-host" in res.json()["error"]
+    assert task(store, run1).status == "completed"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost:8080", "[::1]:8080", "LOCALHOST"])
+def test_the_loopback_names_are_the_pages_own(client, host):
+    assert client.get("/api/tasks", headers={**AUTH, "Host": host}).status_code == 200
+
+
+def test_page_hosts_for_a_wildcard_address_and_extra_names():
+    assert ui.host_name("[::1]:8080") == "::1" and ui.host_name("Box.Lab:80") == "box.lab"
+    assert ui.page_hosts("127.0.0.1") == ui.LOOPBACK_HOSTS
+    hosts = ui.page_hosts("0.0.0.0", ["tunnel.example:9000"])
+    assert "tunnel.example" in hosts and ui.socket.gethostname().lower() in hosts
+    assert "evil.example" not in hosts
+    assert "10.1.2.3" in ui.page_hosts("10.1.2.3")
 
 
 @pytest.mark.parametrize("headers", [
@@ -111,13 +151,14 @@ def test_state_changes_from_another_origin_are_refused(client, store, headers):
 def test_the_page_own_origin_may_change_state(client, store):
     run1 = store.ids["run1"]
     post(client, f"/api/tasks/{run1}/publish",
-         headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"})
+         headers={"Origin": "http://127.0.0.1:8080", "Sec-Fetch-Site": "same-origin"})
     assert task(store, run1).status == "published"
 
 
 def test_cross_site_reads_are_refused_even_with_the_cookie(client):
+    scope = client.app.state.scope
     client.get(f"/?token={TOKEN}")
-    assert client.get("/api/tasks", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert client.get(f"/s/{scope}/api/tasks", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
 
 
 @pytest.mark.parametrize("path", ["/static/ui.py", "/static/..%2Fui.py", "/static/%2e%2e%2fstore.py",
@@ -588,7 +629,7 @@ def test_serve_prints_an_address_with_the_token(store, host, warns):
     proc = _start(store.home, host)
     try:
         url = _read_url(proc)
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{20,}", url)
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/s/[\w-]{16}/\?token=[\w-]{20,}", url)
         token = url.split("token=")[1]
         base = url.split("?")[0]
         deadline = time.monotonic() + 20
@@ -604,6 +645,10 @@ def test_serve_prints_an_address_with_the_token(store, host, warns):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(base + "api/meta", timeout=5)
         assert refused.value.code == 403
+        with pytest.raises(urllib.error.HTTPError) as rebound:  # a rebinding site's Host header
+            urllib.request.urlopen(urllib.request.Request(
+                base + "api/meta", headers={"X-Localtask-Token": token, "Host": "evil.example"}), timeout=5)
+        assert rebound.value.code == 403
     finally:
         proc.terminate()
         proc.wait(timeout=20)

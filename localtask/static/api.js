@@ -4,6 +4,10 @@ import {$, h} from "./dom.js";
 /** Page state shared by the modules. */
 export const S = {token: null, meta: null, projects: [], tags: [], total: 0, view: null, busy: false, ticks: 0};
 
+/** The URL of a file the browser fetches by itself (an <img>, a download): under the server's
+ * cookie prefix, since such a request carries the cookie, not the token header. */
+export const fileUrl = path => `${(S.meta && S.meta.base) || ""}${path}`;
+
 // ------------------------------------------------------------------ server calls
 export class ApiError extends Error {
   constructor(message, status) { super(message); this.status = status; }

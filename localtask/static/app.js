@@ -79,7 +79,8 @@ async function start() {
   }
   if (!S.meta) {
     try {  // a new tab: the cookie set when the printed address was opened still holds the token
-      const res = await fetch("/api/session", {credentials: "same-origin"});
+      // the cookie is sent only under this server's secret prefix: ask from the page's own folder
+      const res = await fetch(new URL("api/session", location.href), {credentials: "same-origin"});
       if (res.ok) {
         S.token = (await res.json()).token;
         sessionStorage.setItem(TOKEN_KEY, S.token);

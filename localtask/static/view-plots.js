@@ -1,10 +1,10 @@
 /* A task's Plots tab (every reported plot by title; tables as tables, matplotlib figures as
    images) and its Debug samples tab (images and media by title/series, an iteration slider). */
 import {h} from "./dom.js";
-import {api} from "./api.js";
+import {api, fileUrl} from "./api.js";
 import {renderFigure} from "./charts.js";
 
-const sampleUrl = (id, name) => `/api/tasks/${id}/samples/${encodeURIComponent(name)}`;
+const sampleUrl = (id, name) => fileUrl(`/api/tasks/${id}/samples/${encodeURIComponent(name)}`);
 
 function tableOf(t) {
   return h("div", {class: "table-scroll report-table"}, h("table", {class: "grid"},

@@ -1,7 +1,7 @@
 /* The task page: header with actions, and its tabs (execution, configuration, artifacts,
    console, scalars, plots, debug samples, info). */
 import {h, short, fmtTime, fmtDuration, duration, fmtSize, badge, taskLink, hashFor, RUNNING} from "./dom.js";
-import {api, showError, notify} from "./api.js";
+import {api, showError, notify, fileUrl} from "./api.js";
 import {reasonFor, cloneDialog, resetDialog, enqueueDialog, immediate, deleteDialog} from "./dialogs.js";
 import {renderProjects} from "./view-projects.js";
 import {renderScalars, fitCharts} from "./charts.js";
@@ -271,7 +271,7 @@ export class TaskView {
     body.append(h("table", {class: "grid artifacts"},
       h("thead", null, h("tr", null, ["Name", "Type", "Size", "SHA-256", "Created", "Metadata"].map(x => h("th", {text: x})))),
       h("tbody", null, arts.map(a => h("tr", {dataset: {artifact: a.name}},
-        h("td", null, h("a", {href: `/api/tasks/${this.id}/artifacts/${encodeURIComponent(a.name)}`, download: a.filename,
+        h("td", null, h("a", {href: fileUrl(`/api/tasks/${this.id}/artifacts/${encodeURIComponent(a.name)}`), download: a.filename,
                               title: `download ${a.filename}`}, a.name)),
         h("td", {text: a.type}), h("td", {class: "num", text: fmtSize(a.size)}),
         h("td", {class: "mono", title: a.sha256, text: a.sha256.slice(0, 12)}), h("td", {text: fmtTime(a.created)}),
