@@ -534,6 +534,34 @@ def queues(ctx, as_json):
 
 
 @cli.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option("--all", "include_kept", is_flag=True,
+              help="Also remove the working copies kept by 'worker --keep-workdirs'.")
+@click.option("--max-age", default=3600.0, show_default=True, type=click.FloatRange(0),
+              metavar="SECONDS", help="Temporary files and orphan folders younger than this are left alone.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def gc(ctx, dry_run, include_kept, max_age, as_json):
+    """Remove what killed runs left in the store folder.
+
+    Working copies of runs that ended or whose worker died, half-built environments,
+    temporary files of interrupted writes, folders of deleted tasks and dead holders of the
+    shared-mode lock. Nothing a running task uses is touched. Every worker does this as it starts.
+    """
+    from . import leftovers
+
+    swept = leftovers.sweep(_store(ctx), max_age=max_age, include_kept=include_kept, dry_run=dry_run)
+    if as_json:
+        _print_json({"dry_run": dry_run, "freed_bytes": swept.freed, "dead_locks": swept.dead_locks,
+                     **{k: [str(p) for p in getattr(swept, k)]
+                        for k in ("workdirs", "environments", "temp_files", "task_folders")}})
+        return
+    for path in (*swept.workdirs, *swept.environments, *swept.temp_files, *swept.task_folders):
+        click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
+    click.echo(("Would remove: " if dry_run else "Removed: ") + swept.summary() + ".", err=True)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def workers(ctx, as_json):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .folders import make_dirs
-from . import runner
+from . import leftovers, runner
 from .executors import make_environment
 from .exceptions import LocaltaskError, RunError, StoreError
 from .queue import Waker, check_queue_name
@@ -146,6 +146,9 @@ class Worker:
         for task_id, _ in self.store.sweep_lost(0, requeue=self.requeue_lost, only_worker=self.name):
             log.warning("task %s: failed, worker %s restarted", task_id, self.name)
         self.sweep()
+        swept = leftovers.sweep(self.store)
+        if swept.count:
+            log.warning("worker %s: removed leftovers of killed runs: %s", self.name, swept.summary())
 
     def sweep(self) -> None:
         for task_id, worker in self.store.sweep_lost(self.lost_timeout, requeue=self.requeue_lost,
@@ -387,6 +390,8 @@ class Worker:
         # The working copy goes first: on a full disk its space lets the end be recorded.
         if run.workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed):
             runner.remove_workdir(run.workdir)
+        elif run.workdir is not None:  # kept on purpose: 'localtask gc' leaves it unless --all
+            (run.workdir.parent / leftovers.KEPT).touch()
         try:
             self.store.finish_task(task_id, self.name, status, reason)
         except LocaltaskError as exc:

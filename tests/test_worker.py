@@ -576,6 +576,7 @@ def test_workdirs_removed_unless_kept_on_failure(localtask_home, tmp_path, keep,
         code = left[0] / "code"
         assert (code / "helper.py").read_text() == "CODE = 1\n"
         assert (code / "job.py").read_bytes() == (repo / "job.py").read_bytes()
+        assert (left[0] / ".keep").exists()  # marked: 'localtask gc' leaves it unless --all
     else:
         assert left == []
 
