@@ -28,12 +28,13 @@ __all__ = [
     "StoreFullError",
     "TaskNotFoundError", "AmbiguousTaskIdError", "IllegalTransitionError", "ParameterError",
     "ArtifactError", "CaptureError", "QueueError", "RunError",
-    "OutputModel", "InputModel", "Model", "StorageManager",
+    "OutputModel", "InputModel", "Model", "StorageManager", "reproduce", "sweep", "compare_tasks",
 ]
 
 #: names imported on first use, so that ``import localtask`` stays light.
 _LAZY = {"Worker": "worker", "OutputModel": "models", "InputModel": "models", "Model": "models",
-         "StorageManager": "storage_manager"}
+         "StorageManager": "storage_manager", "reproduce": "reproduction", "sweep": "sweeps",
+         "compare_tasks": "compare"}
 
 
 def __getattr__(name):

@@ -301,6 +301,15 @@ def _print_show(data: dict[str, Any]) -> None:
     if data["comment"]:
         field("Comment", data["comment"])
     field("Parent", data["parent"] or "-")
+    repro = data.get("reproduction")
+    if repro:
+        field("Reproduces", f"{repro['reference_id']}: {repro['verdict']}")
+        for aspect in repro["details"].get("aspects", []):
+            if aspect["verdict"] != "identical":
+                click.echo(" " * 15 + f"{aspect['aspect']}: {aspect['verdict']}"
+                           + (f" ({aspect['details'][0]})" if aspect["details"] else ""))
+    for r in data.get("reproductions") or []:
+        field("Reproduced", f"by {r['task_id']}: {r['verdict']}")
     field("Created", _fmt_time(data["created"]))
     field("Started", _fmt_time(data["started"]))
     completed = _fmt_time(data["completed"])
@@ -788,3 +797,9 @@ def demo(ctx):
             raise
         raise click.ClickException("The demo is not available in this version of localtask.") from None
     demo_main(_home(ctx))
+
+
+from .cli_repro import COMMANDS as _REPRO_COMMANDS  # noqa: E402  (they use the helpers above)
+
+for _command in _REPRO_COMMANDS:
+    cli.add_command(_command)

@@ -902,6 +902,15 @@ class Task(ClearMLExtras):
             sys.exit(0)
         return target
 
+    def reproduce(self, queue_name: str = "default", wait: bool = True, timeout: float | None = None,
+                  rtol: float = 0.0, atol: float = 0.0) -> dict[str, Any]:
+        """Clone this task as its reproduction, have a worker run it from ``queue_name``, and
+        return the verdict (``localtask reproduce``; pending at once without ``wait``)."""
+        from .reproduction import reproduce
+
+        return reproduce(self.id, queue=queue_name, wait=wait, timeout=timeout, rtol=rtol, atol=atol,
+                         home=self.store_home)
+
     def wait_for_status(self, status: Iterable[str] = ("completed", "stopped", "failed", "published"),
                         check_interval_sec: float = 0.2, timeout: float | None = None) -> str:
         """Block until the task reaches one of ``status``; returns it. Raises TimeoutError."""

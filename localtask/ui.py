@@ -370,7 +370,7 @@ class UI:
             **{k: view[k] for k in ("id", "project", "name", "type", "tags", "comment", "status",
                                     "status_reason", "created", "started", "completed", "last_update",
                                     "queue", "worker", "host", "pid", "parent", "parent_task", "children",
-                                    "allowed", "parameters")},
+                                    "allowed", "parameters", "reproduction", "reproductions")},
             "editable": view["allowed"]["edit"] is None,
             "edit_reason": view["allowed"]["edit"],
             "configurations": [{k: c[k] for k in ("name", "kind", "text", "description")}

@@ -414,10 +414,23 @@ class Worker:
             (run.workdir.parent / leftovers.KEPT).touch()  # kept on purpose: gc leaves it unless --all
         log.info("task %s: %s after %.1f s%s", task_id, status.value, time.monotonic() - began,
                  f" ({reason.splitlines()[0]})" if reason else "")
+        self._judge(task_id)
         with self._lock:
             self.running.pop(task_id, None)
         if self._waker is not None:
             self._waker.wake()
+
+    def _judge(self, task_id: str) -> None:
+        """A reproduction's verdict, once it ran (it is judged at the next look otherwise)."""
+        from . import reproduction
+
+        try:
+            comparison = reproduction.judge(self.store, task_id)
+        except Exception as exc:  # the run is recorded; a verdict can be made again later
+            log.warning("task %s: could not judge the reproduction: %s", task_id, exc)
+            return
+        if comparison is not None:
+            log.info("task %s: reproduction of %s: %s", task_id, comparison.a, comparison.verdict)
 
     @staticmethod
     def _pump(stream, say, tail) -> None:

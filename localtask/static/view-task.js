@@ -383,12 +383,35 @@ export class TaskView {
       body.append(h("h2", {text: "Summary"}), h("table", {class: "kv single-values"},
         values.map(([k, v]) => h("tr", null, h("th", {text: k}), h("td", {text: v === null ? "–" : String(+v.toPrecision(8))})))));
     }
+    if (d.reproduction) body.append(...reproductionSection(d.reproduction));
+    if ((d.reproductions || []).length) {
+      body.append(h("h2", {text: "Reproductions"}), h("table", {class: "grid reproductions"}, h("tbody", null,
+        d.reproductions.map(r => h("tr", null, h("td", null, taskLink(r.task_id, short(r.task_id))),
+          h("td", null, verdictBadge(r.verdict)), h("td", {text: fmtTime(r.created)}))))));
+    }
     body.append(h("h2", {text: `Children (${d.children.length})`}));
     if (!d.children.length) body.append(h("p", {class: "muted", text: "No task has this one as its parent."}));
     else body.append(h("table", {class: "grid children"}, h("tbody", null, d.children.map(c => h("tr", null,
       h("td", {class: "mono"}, short(c.id)), h("td", null, taskLink(c.id, c.name)), h("td", null, badge(c.status)),
       h("td", {text: c.project}), h("td", {text: fmtTime(c.created)}))))));
   }
+}
+
+/** A verdict as a badge: identical (green), close (amber), differ (red), pending. */
+function verdictBadge(verdict) {
+  return h("span", {class: `verdict verdict-${verdict}`, text: verdict});
+}
+
+/** The Info tab's section for a reproduction: its original and one row per aspect. */
+function reproductionSection(r) {
+  const aspects = (r.details && r.details.aspects) || [];
+  return [
+    h("h2", null, "Reproduction of ", taskLink(r.reference_id, short(r.reference_id)), ": ", verdictBadge(r.verdict)),
+    aspects.length ? h("table", {class: "grid verdict-table"}, h("tbody", null, aspects.map(a => h("tr", null,
+      h("th", {text: a.aspect}), h("td", null, verdictBadge(a.verdict)),
+      h("td", null, a.details.map(x => h("div", {class: "mono", text: x}))))))) :
+      h("p", {class: "muted", text: "The verdict is made once the reproduction has run."}),
+  ];
 }
 
 /** A field for one parameter, by its type: {input, changed(), read(strict)}. */
