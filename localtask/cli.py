@@ -350,13 +350,14 @@ def _print_show(data: dict[str, Any]) -> None:
     click.echo("Environment:")
     if env.get("python"):
         field("Python", f"{env['python']} ({env.get('implementation', '?')}) on "
-                        f"{env.get('platform', '?')} {env.get('machine', '')}".rstrip(), 2)
+                        f"{env.get('platform', '?')} {env.get('machine', '')}".rstrip()
+              + (" (edited)" if env.get("python_edited") else ""), 2)
     if env.get("image"):
-        field("Image", env["image"], 2)
+        field("Image", " ".join(filter(None, (env["image"], env.get("image_arguments")))), 2)
     packages = env.get("packages") or []
-    click.echo(f"  Packages ({len(packages)}):")
+    click.echo(f"  Packages ({len(packages)}{', edited' if env.get('packages_edited') else ''}):")
     for pkg in packages:
-        line = f"{pkg['name']}=={pkg['version']}"
+        line = pkg.get("requirement") or (f"{pkg['name']}=={pkg['version']}" if pkg.get("version") else pkg["name"])
         if pkg.get("editable"):
             line += f" (editable: {pkg.get('path') or pkg.get('url', '?')})"
         elif pkg.get("vcs"):

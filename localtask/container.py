@@ -52,6 +52,18 @@ class ContainerRunner:
         say(f"localtask: running in the image {environment['image']} with {self.engine}")
         return IMAGE_PYTHON
 
+    @staticmethod
+    def name_for(task_id: str) -> str:
+        """The container's name: one per task, so a worker can stop it."""
+        return f"localtask-{task_id}"
+
+    def kill(self, task_id: str) -> None:
+        """Stop the task's container: a SIGKILL of the engine's client leaves it running."""
+        import subprocess
+
+        subprocess.run([self.engine, "kill", self.name_for(task_id)], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=60, check=False)
+
     def wrap(self, cmd: list[str], environment: dict[str, Any], *, workdir: Path, run_dir: Path,
              home: Path, task_id: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         """The ``run`` command line around ``cmd`` and the environment to start it with."""
@@ -63,7 +75,7 @@ class ContainerRunner:
         if not code_root.is_relative_to(home):
             mounts.append(f"{code_root}:{code_root}")
         mounts += [f"{p}:{p}:ro" for p in packages]
-        run = [self.engine, "run", "--rm", "-i", "--init", "--name", f"localtask-{task_id}",
+        run = [self.engine, "run", "--rm", "-i", "--init", "--name", self.name_for(task_id),
                "--user", f"{os.getuid()}:{os.getgid()}", "-w", str(run_dir)]
         for mount in mounts:
             run += ["-v", mount]

@@ -41,6 +41,7 @@ class Run:
     term_sent: float | None = None
     killed: bool = False
     workdir: Path | None = None
+    in_container: bool = False
     output_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_TAIL))
 
 
@@ -274,6 +275,8 @@ class Worker:
                     and time.monotonic() - run.term_sent >= self.grace):
                 run.killed = True
                 self._signal_group(proc, signal.SIGKILL)
+                if run.in_container and self.container is not None:  # not in the loop: it may take a while
+                    threading.Thread(target=self.container.kill, args=(run.task_id,), daemon=True).start()
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -351,6 +354,7 @@ class Worker:
         if (row["environment"] or {}).get("image") and self.container is not None:
             cmd, env = self.container.wrap(cmd, row["environment"], workdir=run.workdir, run_dir=run_dir,
                                            home=self.store.home, task_id=task_id, env=env)
+            run.in_container = True
             say("localtask: $ " + " ".join(cmd))
         self._check_abort(run)
         proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,

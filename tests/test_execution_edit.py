@@ -172,6 +172,9 @@ def test_cli_edit_changes_and_refuses(draft, tmp_path, localtask_home):
     task = Task.get_task(clone.id, home=localtask_home)
     assert task.get_script()["argv"] == ["--lr", "0.1", "a b"]
     assert task.get_script()["commit"] == dev_head(repo)
+    shown = runner.invoke(cli, [*home, "show", clone.id[:8]]).stdout
+    assert "Image:" in shown and "python:3.11-slim" in shown and "(edited)" in shown
+    assert "Packages (1, edited):" in shown and "numpy==1.26.4" in shown
 
     before = snapshot(Store.open(localtask_home), clone.id)
     result = runner.invoke(cli, [*home, "edit", clone.id[:8], "--commit", "f" * 12, "--remove-package", "numpy"])

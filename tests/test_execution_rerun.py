@@ -14,9 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from helpers_worker import console, git, make_repo, results, run_burst_worker, run_script
+from helpers_worker import (console, git, make_repo, results, run_burst_worker, run_script,
+                            start_worker_process, wait_for, wait_status)
 from localtask import Store, Task
 from localtask.interpreters import find_python
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> int:
+    """End a worker process this test started (SIGTERM, then SIGKILL); returns its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait(timeout)
 
 VERSION_SCRIPT = """
     from localtask import Task
@@ -216,7 +228,7 @@ def test_a_python_that_is_not_installed_fails_clearly(tmp_path, localtask_home, 
 STAND_IN = """#!/bin/sh
 # A stand-in for docker: records its argv, then runs the command after the image on the host,
 # in the -w folder, as docker would inside the image.
-printf '%s\\n' "$@" > "$DOCKER_ARGV_LOG"
+printf '%s\\n' "$@" > "$DOCKER_ARGV_LOG.$1"
 while [ $# -gt 0 ]; do
     case "$1" in
         -w) cd "$2"; shift 2 ;;
@@ -228,18 +240,25 @@ exec "$@"
 """
 
 
-@pytest.mark.slow
-def test_an_image_task_runs_in_its_container_and_never_outside(tmp_path, localtask_home, monkeypatch):
+@pytest.fixture
+def argv_log(tmp_path, monkeypatch) -> Path:
+    """A stand-in ``docker`` (and "the image's" python3) first on PATH; each call's argv goes to
+    ``<argv_log>.<subcommand>``."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     docker = bin_dir / "docker"
     docker.write_text(STAND_IN)
     docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
-    (bin_dir / "python3").symlink_to(sys.executable)  # "the image's" python3
+    (bin_dir / "python3").symlink_to(sys.executable)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    argv_log = tmp_path / "docker-argv"
-    monkeypatch.setenv("DOCKER_ARGV_LOG", str(argv_log))
+    log = tmp_path / "docker-argv"
+    monkeypatch.setenv("DOCKER_ARGV_LOG", str(log))
     monkeypatch.setenv("STAND_IN_IMAGE", "python:3.11-slim")
+    return log
+
+
+@pytest.mark.slow
+def test_an_image_task_runs_in_its_container_and_never_outside(tmp_path, localtask_home, argv_log):
 
     repo = make_repo(tmp_path / "repo", {"job.py": """
         import os
@@ -255,13 +274,13 @@ def test_an_image_task_runs_in_its_container_and_never_outside(tmp_path, localta
     finished(localtask_home, clone.id, "failed")
     reason = Store.open(localtask_home).get_task(clone.id)["status_reason"]
     assert "runs in the container image python:3.11-slim" in reason and "--container docker" in reason
-    assert not argv_log.exists()
+    assert not Path(f"{argv_log}.run").exists()
 
     Task.get_task(clone.id, home=localtask_home).reset()
     Task.enqueue(clone, home=localtask_home)
     run_burst_worker(localtask_home, timeout=60, container="docker")
     log = finished(localtask_home, clone.id)
-    argv = argv_log.read_text().splitlines()
+    argv = Path(f"{argv_log}.run").read_text().splitlines()
     home = str(Store.open(localtask_home).home)
     assert argv[:2] == ["run", "--rm"]
     assert argv[argv.index("--user") + 1] == f"{os.getuid()}:{os.getgid()}"
@@ -273,3 +292,32 @@ def test_an_image_task_runs_in_its_container_and_never_outside(tmp_path, localta
     ran_id, cwd = results(log)[0].split()
     assert ran_id == clone.id and cwd == argv[argv.index("-w") + 1]
     assert shlex.join(argv[image_at + 1:image_at + 3]) in log  # the worker shows the command
+
+
+@pytest.mark.slow
+def test_a_container_task_killed_after_abort_has_its_container_stopped(tmp_path, localtask_home, argv_log):
+    """SIGKILL of the engine's client would leave the container running: the worker kills it by name."""
+    repo = make_repo(tmp_path / "repo", {"job.py": """
+        import signal, time
+        from localtask import Task
+        task = Task.init(project_name="rerun", task_name="stubborn")
+        if not task.running_locally():  # under the worker: hold out
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print("RESULT started", flush=True)
+            time.sleep(60)
+        """})
+    clone = Task.clone(record(repo, localtask_home), home=localtask_home)
+    clone.set_base_docker("python:3.11-slim")
+    Task.enqueue(clone, home=localtask_home)
+    store = Store.open(localtask_home)
+    worker = start_worker_process(localtask_home, "--container", "docker", "--grace", "0.5",
+                                  "--poll-interval", "0.05")
+    try:
+        wait_for(lambda: "RESULT started" in console(store, clone.id), 60, "the task to start")
+        clone.abort()
+        wait_status(store, clone.id, "stopped", 30)
+        kill = Path(f"{argv_log}.kill")
+        wait_for(kill.exists, 30, "docker kill")
+        assert kill.read_text().split() == ["kill", f"localtask-{clone.id}"]
+    finally:
+        assert stop_process(worker) == 0
