@@ -184,12 +184,13 @@ def _edit_code(store: Store, script: dict[str, Any], edit: ExecutionEdit, old_di
         rev, what = local_head or script.get("commit"), "commit"
     if not rev:
         raise ExecutionEditError("The task has no commit to run: give one (--commit, commit=) or a branch.")
+    mirror, commit = _resolve(store, script, rev, what, say, refetch=refetch)
     if edit.branch is not None and not edit.branch.strip():
         script["branch"] = None  # ClearML's empty string: no branch (a detached commit)
     elif edit.branch is not None:
-        _resolve(store, script, edit.branch.strip(), "branch", say, refetch=True)
+        if what != "branch":  # a commit given too: the branch must exist all the same
+            _resolve(store, script, edit.branch.strip(), "branch", say, refetch=True)
         script["branch"] = edit.branch.strip()
-    mirror, commit = _resolve(store, script, rev, what, say, refetch=refetch)
     script["commit"] = commit
     diff = old_diff if new_diff is None else new_diff
     if diff:
