@@ -104,6 +104,9 @@ def _edit_repository(script: dict[str, Any], edit: ExecutionEdit) -> str | None:
     if top is None:
         if os.path.exists(os.path.expanduser(value)):
             raise ExecutionEditError(f"{value} is a file, not a repository: give a git URL or a folder.")
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/\s]+@[^/\s]+:", value):
+            raise ExecutionEditError(f"{value} is neither a folder here nor a git URL "
+                                     "(https://..., ssh://..., git@host:path, file://...).")
         script.update(repository=capture.strip_credentials(value), remote=True, local_path=None)
         return None
     script.update(repository=top, remote=False, local_path=top)

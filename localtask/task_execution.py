@@ -98,6 +98,11 @@ class ExecutionEdits:
         before ``Task.init``). ``package_version``: None for the installed version, ``""`` for
         none, ``"2.4.0"`` or a specifier (``">=2.4"``). A path to a requirements file adds each
         of its lines. Raises ExecutionEditError for a malformed requirement."""
+        from . import current_run
+
+        if current_run.get() is not None:
+            log.warning("localtask: Task.add_requirements(%r) after Task.init: it applies to the next "
+                        "task this process records; edit this one with set_packages()", package_name)
         if os.path.exists(package_name):
             entries = package_list.read_file(package_name)
         else:

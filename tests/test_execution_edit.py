@@ -56,6 +56,8 @@ def dev_head(repo) -> str:
     ({"set_packages": ["--index-url https://example.com"]}, "is a pip option"),
     ({"remove_packages": ["not-listed"]}, "does not list it"),
     ({"image": "Not An Image"}, "is not a container image name"),
+    ({"repository": "no/such/folder"}, "neither a folder here nor a git URL"),
+    ({"repository": "file:///no/such/repo.git"}, "Cannot read the repository"),
     ({"python": "3"}, "is not a Python version"),
     ({"python": "3.8"}, "too old"),
     ({"diff": b"not a patch at all\n"}, "does not apply"),
