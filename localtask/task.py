@@ -765,7 +765,7 @@ class Task(ClearMLExtras, ExecutionEdits):
         environment = None
         if capture.imported_top_levels() != self._modules_at_init:
             try:  # modules imported since Task.init may add packages in use
-                environment = capture.capture_environment(self._store.cache_dir)
+                environment = self._refreshed_environment()
             except Exception as exc:  # the run's result matters more than a package list
                 log.warning("task %s: could not refresh the package list: %s", self.id, exc)
         status, reason = self._outcome()
@@ -879,9 +879,7 @@ class Task(ClearMLExtras, ExecutionEdits):
             return None
         if self._logger is not None:
             self._logger.flush()
-        from . import capture
-
-        self._store.update_task(self.id, environment=capture.capture_environment(self._store.cache_dir))
+        self._store.update_task(self.id, environment=self._refreshed_environment())
         queue_name = queue_name or "default"
         if clone:
             target = Task.clone(self, name=self.name)

@@ -121,6 +121,20 @@ class ExecutionEdits:
             if entry:
                 ExecutionEdits._forced_requirements[package_list.normal_name(entry["name"])] = entry
 
+    def _refreshed_environment(self) -> dict[str, Any]:
+        """The environment captured again (packages imported since ``Task.init``), keeping what
+        this process set on its task: the image, an edited package list, an edited Python."""
+        from . import capture
+
+        fresh = self._record_forced_requirements(capture.capture_environment(self.store.cache_dir))
+        stored = self.get_environment() or {}
+        kept = [key for key in ("image", "image_arguments", "image_setup") if stored.get(key)]
+        if stored.get("packages_edited"):
+            kept += ["packages", "packages_edited"]
+        if stored.get("python_edited"):
+            kept += ["python", "python_edited"]
+        return {**fresh, **{key: stored[key] for key in kept}}
+
     @staticmethod
     def _record_forced_requirements(environment: dict[str, Any]) -> dict[str, Any]:
         """``environment`` with the packages ``add_requirements`` asked for."""

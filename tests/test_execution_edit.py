@@ -224,3 +224,18 @@ def test_requirement_lines():
     listed = [{"name": "numpy", "version": "1.0"}, {"name": "tqdm", "version": "4"}]
     assert apply(listed, set_=[{"name": "NumPy", "version": "2.0"}], remove=["TQDM"]) == [
         {"name": "NumPy", "version": "2.0"}]
+
+
+def test_the_recording_process_may_edit_its_own_task(tmp_path, localtask_home):
+    """ClearML's pattern: Task.init, set_base_docker / set_packages, then execute_remotely."""
+    repo = init_repo(tmp_path / "repo")
+    script = write_script(repo / "job.py", """
+        from localtask import Task
+        task = Task.init(project_name="edit", task_name="own")
+        task.set_base_docker("python:3.11-slim")
+        task.set_packages(["numpy==1.26.4"])
+        print("TASK_ID=" + task.id)
+        """)
+    task = Task.get_task(task_id_of(run_script(script, home=localtask_home)), home=localtask_home)
+    assert task.get_base_docker() == "python:3.11-slim"
+    assert task.get_environment()["packages"] == [{"name": "numpy", "version": "1.26.4"}]
