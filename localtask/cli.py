@@ -359,13 +359,14 @@ def _print_show(data: dict[str, Any]) -> None:
     click.echo("Environment:")
     if env.get("python"):
         field("Python", f"{env['python']} ({env.get('implementation', '?')}) on "
-                        f"{env.get('platform', '?')} {env.get('machine', '')}".rstrip(), 2)
+                        f"{env.get('platform', '?')} {env.get('machine', '')}".rstrip()
+              + (" (edited)" if env.get("python_edited") else ""), 2)
     if env.get("image"):
-        field("Image", env["image"], 2)
+        field("Image", " ".join(filter(None, (env["image"], env.get("image_arguments")))), 2)
     packages = env.get("packages") or []
-    click.echo(f"  Packages ({len(packages)}):")
+    click.echo(f"  Packages ({len(packages)}{', edited' if env.get('packages_edited') else ''}):")
     for pkg in packages:
-        line = f"{pkg['name']}=={pkg['version']}"
+        line = pkg.get("requirement") or (f"{pkg['name']}=={pkg['version']}" if pkg.get("version") else pkg["name"])
         if pkg.get("editable"):
             line += f" (editable: {pkg.get('path') or pkg.get('url', '?')})"
         elif pkg.get("vcs"):
@@ -762,9 +763,12 @@ def delete(ctx, task_id, force, yes):
               metavar="SECONDS", help="Seconds between two looks at the queues.")
 @click.option("--quiet", "quiet", is_flag=True,
               help="Print only warnings and errors, not a line per task started and ended.")
+@click.option("--container", type=click.Choice(["docker", "podman"]),
+              help="Run each task that has a container image inside it with this engine (without it "
+                   "such a task fails: it never runs outside its image).")
 @click.pass_context
 def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, requeue_lost, lost_timeout,
-           grace, poll_interval, quiet):
+           grace, poll_interval, quiet, container):
     """Run queued tasks.
 
     Prints a line when it starts, and when each task starts and ends (on stderr).
@@ -782,7 +786,69 @@ def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, req
 
     sys.exit(Worker(home=_home(ctx), queues=list(queue_names), slots=slots, name=name, env=env,
                     wheels=wheels, burst=burst, keep_workdirs=keep_workdirs, requeue_lost=requeue_lost,
-                    lost_timeout=lost_timeout, grace=grace, poll_interval=poll_interval).run())
+                    lost_timeout=lost_timeout, grace=grace, poll_interval=poll_interval,
+                    container=container).run())
+
+
+# --------------------------------------------------------------------- edit (a draft's execution)
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--repo", help="Repository: a git URL, or the path of a local clone (its checked-out "
+                             "commit and branch unless given).")
+@click.option("--branch", help="Branch; alone, the task runs the branch's head commit as of now.")
+@click.option("--commit", help="Commit (a full id, a unique prefix, or a tag).")
+@click.option("--entry-point", help="Script to run, relative to the repository root.")
+@click.option("--working-dir", help="Folder to run in, relative to the repository root.")
+@click.option("--argv", help="The script's command-line arguments, as one shell-quoted string "
+                             "('' for none).")
+@click.option("--diff", "diff_file", type=click.Path(exists=True, dir_okay=False),
+              help="Replace the uncommitted diff with this patch file (it must apply to the commit).")
+@click.option("--no-diff", is_flag=True, help="Drop the uncommitted diff.")
+@click.option("--packages", "packages_file", type=click.Path(exists=True, dir_okay=False),
+              help="Replace the package list with this requirements file.")
+@click.option("--set-package", "set_packages", multiple=True, metavar="REQ",
+              help="Add or change a package (numpy==1.26.4, 'torch>=2'); repeatable.")
+@click.option("--remove-package", "remove_packages", multiple=True, metavar="NAME",
+              help="Remove a package from the list; repeatable.")
+@click.option("--python", help="The Python version to run with (3.X): the worker finds that interpreter.")
+@click.option("--image", help="Container image to run in ('' removes it); needs a worker with --container.")
+@click.option("--image-args", help="Extra arguments of the container run ('-e A=1 --gpus all').")
+@click.option("--json", "as_json", is_flag=True, help="Print the changed fields as JSON.")
+@click.pass_context
+def edit(ctx, task_id, repo, branch, commit, entry_point, working_dir, argv, diff_file, no_diff,
+         packages_file, set_packages, remove_packages, python, image, image_args, as_json):
+    """Edit a draft's execution: code, packages, Python, container image.
+
+    Every change is checked (the commit or branch exists in the repository, the diff applies,
+    the entry point is there, each requirement is well formed, the image name is one) before
+    anything is written; on any error nothing changes. Only drafts can be edited.
+    """
+    from pathlib import Path
+
+    from .execution_edit import ExecutionEdit, edit_execution
+
+    if diff_file and no_diff:
+        raise click.UsageError("--diff and --no-diff cannot be combined.")
+    try:
+        argv_list = None if argv is None else shlex.split(argv)
+    except ValueError as exc:
+        raise click.BadParameter(f"cannot be split as a command line: {exc}", param_hint="--argv") from None
+    diff = Path(diff_file).read_bytes() if diff_file else (b"" if no_diff else None)
+    change = ExecutionEdit(repository=repo, branch=branch, commit=commit, entry_point=entry_point,
+                           working_dir=working_dir, argv=argv_list, diff=diff, packages=packages_file,
+                           set_packages=list(set_packages), remove_packages=list(remove_packages),
+                           python=python, image=image, image_arguments=image_args)
+    if change.empty():
+        raise click.UsageError("Nothing to edit: give at least one option (see --help).")
+    store = _store(ctx)
+    full_id = store.resolve_id(task_id)
+    changed = edit_execution(store, full_id, change, say=lambda text: click.echo(text, err=True))
+    if as_json:
+        _print_json({"id": full_id, "changed": changed})
+    elif changed:
+        click.echo(f"edited {_short(full_id)}: {', '.join(changed)} (see: localtask show {_short(full_id)})")
+    else:
+        click.echo(f"{_short(full_id)}: nothing changed (the values were already those)")
 
 
 @cli.command()

@@ -72,3 +72,7 @@ class QueueError(LocaltaskError):
 
 class RunError(LocaltaskError):
     """A worker could not rebuild or start a task."""
+
+
+class ExecutionEditError(LocaltaskError):
+    """An edit of a draft's execution (code, packages, Python, image) is invalid; nothing changed."""

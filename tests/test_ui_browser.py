@@ -554,3 +554,28 @@ def test_a_reproduction_shows_its_verdict_per_aspect_in_the_info_tab(page, store
     shot(page, "task-reproduction-verdict.png")
     page.goto(f"{server.base}/#/task/{store.ids['run1']}/info")
     expect(page.locator("table.reproductions")).to_contain_text(mark["task_id"][:8])
+
+
+def test_edit_a_drafts_execution_in_its_tab(page, store, server):
+    draft = Task.clone(store.ids["run1"], home=store.home)
+    page.goto(f"{server.base}/#/task/{draft.id}/execution")
+    page.locator("input[name='python']").fill("3.12")
+    page.locator("input[name='image']").fill("python:3.12-slim")
+    page.locator("textarea[name='packages']").fill("numpy==1.26.4\ntqdm>=4")
+    page.locator("button[data-role='save-execution']").click()
+    expect(page.locator("#notice")).to_have_text("Saved: packages, python, image")
+    env = draft.get_environment()
+    assert env["python"] == "3.12" and env["image"] == "python:3.12-slim"
+    assert [p["name"] for p in env["packages"]] == ["numpy", "tqdm"]
+    expect(page.locator("input[name='image']")).to_have_value("python:3.12-slim")
+
+    # A commit the repository does not have: the page says so and nothing is saved.
+    page.locator("input[name='commit']").fill("0" * 40)
+    page.locator("button[data-role='save-execution']").click()
+    expect(page.locator("#errors")).to_contain_text("does not exist in the repository")
+    assert draft.get_script()["commit"] != "0" * 40
+
+    # A completed task's execution is read-only.
+    page.goto(f"{server.base}/#/task/{store.ids['run1']}/execution")
+    expect(page.locator(".readonly-note")).to_contain_text("Read-only")
+    expect(page.locator("button[data-role='save-execution']")).to_have_count(0)

@@ -6,6 +6,7 @@ import {reasonFor, cloneDialog, resetDialog, enqueueDialog, immediate, deleteDia
 import {renderProjects} from "./view-projects.js";
 import {renderScalars, fitCharts} from "./charts.js";
 import {drawPlots, drawSamples} from "./view-plots.js";
+import {drawExecutionEditor} from "./execution-edit.js";
 
 const TABS = [["execution", "Execution"], ["configuration", "Configuration"], ["artifacts", "Artifacts"],
               ["console", "Console"], ["scalars", "Scalars"], ["plots", "Plots"], ["samples", "Debug samples"],
@@ -133,7 +134,7 @@ export class TaskView {
       return;
     }
     const sig = this.tabSignature();
-    if (sig !== this.drawn && !(this.tab === "configuration" && this.dirty)) this.showTab(this.tab);
+    if (sig !== this.drawn && !((this.tab === "configuration" || this.tab === "execution") && this.dirty)) this.showTab(this.tab);
   }
 
   // ---------------------------------------------------------------- Execution
@@ -168,16 +169,21 @@ export class TaskView {
       row("Python", [env.implementation, env.python].filter(Boolean).join(" ")),
       row("Platform", [env.platform, env.machine].filter(Boolean).join(" ")),
       row("Interpreter", env.executable ? h("span", {class: "mono", text: env.executable}) : null),
-      row("Container", env.container)));
+      row("Container image", env.image ? h("span", {class: "mono", text: [env.image, env.image_arguments].filter(Boolean).join(" ")}) : null)));
     body.append(h("h2", null, `Packages (${x.packages.length})`));
     if (x.packages.length) {
       body.append(h("table", {class: "grid packages"},
         h("thead", null, h("tr", null, h("th", {text: "Package"}), h("th", {text: "Version"}), h("th", {text: "Source"}))),
-        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || ""}),
+        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || p.requirement || ""}),
           h("td", {class: "mono muted", text: p.editable ? `editable ${p.path || p.url || ""}` :
                                               p.vcs ? `${p.vcs} ${p.url}@${p.commit || ""}` : (p.path || p.url || "")}))))));
     } else {
       body.append(h("p", {class: "muted", text: "No packages recorded."}));
+    }
+    if (this.d.editable) {
+      drawExecutionEditor(body, this.id, x, dirty => { this.dirty = dirty; }, () => this.showTab("execution"));
+    } else {
+      body.append(h("div", {class: "readonly-note"}, "Read-only: ", this.d.edit_reason));
     }
   }
 
