@@ -1,6 +1,8 @@
 """localtask: record, clone, edit, reset, enqueue and re-run ML tasks with no server."""
 from .exceptions import (
     AmbiguousTaskIdError,
+    BundleError,
+    BundleVersionError,
     ArtifactError,
     CaptureError,
     IllegalTransitionError,
@@ -29,11 +31,12 @@ __all__ = [
     "TaskNotFoundError", "AmbiguousTaskIdError", "IllegalTransitionError", "ParameterError",
     "ArtifactError", "CaptureError", "QueueError", "RunError",
     "OutputModel", "InputModel", "Model", "StorageManager",
+    "export_tasks", "import_bundle", "BundleError", "BundleVersionError",
 ]
 
 #: names imported on first use, so that ``import localtask`` stays light.
 _LAZY = {"Worker": "worker", "OutputModel": "models", "InputModel": "models", "Model": "models",
-         "StorageManager": "storage_manager"}
+         "StorageManager": "storage_manager", "export_tasks": "bundle", "import_bundle": "bundle"}
 
 
 def __getattr__(name):

@@ -101,9 +101,16 @@ def _run(cmd: list[str], say: Say, env: dict | None = None) -> None:
 def ensure_venv(store: Store, environment: dict[str, Any], say: Say, wheels: str | None = None) -> str:
     """The python of a virtual environment with the task's recorded packages, built once and
     cached under a hash of the package list (the next run with the same list installs nothing).
-    With ``wheels`` pip installs offline from that folder. Uses uv when it is installed."""
+    With ``wheels`` pip installs offline from that folder; without, offline from the store's
+    wheel cache (filled by ``localtask import``) when it holds a wheel of every package. Uses uv
+    when it is installed."""
     from filelock import FileLock
 
+    if wheels is None:
+        from .bundle_wheels import covers, wheel_cache
+
+        if covers(wheel_cache(store), requirements(environment.get("packages") or [])):
+            wheels = str(wheel_cache(store))
     root = store.cache_dir / "venvs"
     make_dirs(root)
     key = venv_key(environment, wheels)
