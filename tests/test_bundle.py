@@ -1,0 +1,290 @@
+"""Issue 12, items 1, 2 and 5: bundles move tasks between stores (``localtask export`` /
+``import``), and every bad bundle is refused with the target store unchanged.
+
+Real parts only: a git repository made here with an uncommitted edit and an untracked file, a
+task recorded by a real script into store A, bundles written by the real export, imports into
+other stores, the original repository moved away, real worker processes rebuilding the code
+there (inside a network namespace for the wheels test).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import init_repo, run_script, task_id_of, write_files
+from helpers_worker import LOCALTASK_CLI, child_env
+from localtask import BundleError, BundleVersionError, Store, export_tasks, import_bundle
+
+TRAIN = """
+import os
+import tqdm  # a recorded package, so that the bundle has a wheel to carry
+from extra import factor
+from localtask import Task
+
+task = Task.init(project_name="air", task_name="train")
+params = {"lr": 0.1}
+task.connect(params)
+print("lr", params["lr"], "result", params["lr"] * factor, "edited")
+for i in range(20):
+    task.get_logger().report_scalar("loss", "train", 1.0 / (i + 1), i)
+if os.environ.get("BLOB"):  # the recording run only: environment variables are not recorded
+    task.upload_artifact("blob", os.environ["BLOB"])
+print("TASK_ID=" + task.id)
+"""
+
+
+def cli(*args: str, home: Path, cwd: Path | None = None, netns: bool = False) -> subprocess.CompletedProcess:
+    cmd = [*LOCALTASK_CLI, "--home", str(home), *args]
+    return subprocess.run((["unshare", "-n"] if netns else []) + cmd, env=child_env(home), cwd=cwd,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """(repo, store A, task id, bundle with outputs): a task recorded with an uncommitted edit
+    and an untracked file, exported once."""
+    root = tmp_path_factory.mktemp("source")
+    repo = init_repo(root / "repo", {"train.py": textwrap.dedent(TRAIN).replace("edited", "committed")})
+    write_files(repo, {"train.py": textwrap.dedent(TRAIN), "extra.py": "factor = 10\n"})  # uncommitted
+    blob = root / "blob.bin"
+    blob.write_bytes(os.urandom(2 << 20))
+    home_a = root / "a"
+    task_id = task_id_of(run_script(repo / "train.py", home=home_a, env={"BLOB": str(blob)}))
+    bundle = root / "one.ltb"
+    export_tasks([task_id[:8]], output=bundle, with_outputs=True, home=home_a)
+    return repo, home_a, task_id, bundle
+
+
+def snapshot(home: Path) -> dict:
+    """Every row of every table, and every file (but the database's own) with its hash."""
+    conn = sqlite3.connect(str(home / "localtask.db"))
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows = {t: sorted(map(repr, conn.execute(f"SELECT * FROM {t}"))) for t in tables}
+    finally:
+        conn.close()
+    files = {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(home.rglob("*")) if p.is_file() and not p.name.startswith("localtask.db")
+             and not p.name.endswith(".lock")}
+    return {"rows": rows, "files": files}
+
+
+def members(bundle: Path) -> dict[str, bytes]:
+    with tarfile.open(bundle) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar}
+
+
+def write_members(out: Path, parts: dict[str, bytes], recompute: bool = True) -> Path:
+    """A bundle from ``parts`` (format.json first, manifest last), the manifest's checksums
+    made to fit them when ``recompute``: a bundle that is consistent, but altered."""
+    manifest = json.loads(parts["manifest.json"])
+    if recompute:
+        manifest["members"] = {n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+                               for n, d in parts.items() if n != "manifest.json"}
+    parts = {**parts, "manifest.json": json.dumps(manifest).encode()}
+    order = ["format.json"] + [n for n in parts if n not in ("format.json", "manifest.json")] + ["manifest.json"]
+    with tarfile.open(out, "w") as tar:
+        for name in order:
+            info = tarfile.TarInfo(name)
+            info.size = len(parts[name])
+            tar.addfile(info, io.BytesIO(parts[name]))
+    return out
+
+
+def test_import_keeps_ids_and_content_and_a_second_import_changes_nothing(source, tmp_path):
+    _, home_a, task_id, bundle = source
+    home_b = tmp_path / "b"
+    report = import_bundle(bundle, home=home_b)
+    assert report.imported == [task_id] and report.commits == 1 and not report.conflicts
+    a, b = Store.open(home_a), Store.open(home_b)
+    assert b.fingerprints([task_id], True) == a.fingerprints([task_id], True)
+    assert b.get_scalars(task_id) == a.get_scalars(task_id) and len(b.get_scalars(task_id)) == 20
+    assert b.get_parameters(task_id) == a.get_parameters(task_id)
+    assert b.get_code(task_id) == a.get_code(task_id) and b"extra.py" in b.get_code(task_id)
+    blob = b.get_artifacts(task_id)[0]
+    stored = b.tasks_dir / task_id / "artifacts" / blob["filename"]
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == blob["sha256"]
+    assert b.console_path(task_id).read_text() == a.console_path(task_id).read_text()
+
+    before = snapshot(home_b)
+    again = import_bundle(bundle, home=home_b)
+    assert again.unchanged == [task_id] and not again.changed
+    assert snapshot(home_b) == before
+
+
+def test_a_task_changed_here_is_reported_and_skipped_unless_replace(source, tmp_path):
+    _, home_a, task_id, bundle = source
+    home_b = tmp_path / "b"
+    import_bundle(bundle, home=home_b)
+    b = Store.open(home_b)
+    b.update_task(task_id, comment="edited in the lab")
+    before = snapshot(home_b)
+    report = import_bundle(bundle, home=home_b)
+    assert list(report.conflicts) == [task_id] and "--replace" in report.conflicts[task_id]
+    assert snapshot(home_b) == before
+
+    proc = ok(cli("import", str(bundle), home=home_b))
+    assert "skipped 1" in proc
+    replaced = import_bundle(bundle, home=home_b, replace=True)
+    assert replaced.replaced == [task_id]
+    assert b.get_task(task_id)["comment"] == ""
+    assert b.fingerprints([task_id], True) == Store.open(home_a).fingerprints([task_id], True)
+    assert b.count_scalars(task_id) == 20  # replaced, not added twice
+
+
+def test_export_refuses_no_selection_and_running_tasks(source, tmp_path):
+    _, home_a, task_id, _ = source
+    with pytest.raises(BundleError, match="Name the tasks"):
+        export_tasks(output=tmp_path / "x.ltb", home=home_a)
+    with pytest.raises(BundleError, match="No task matches"):
+        export_tasks(project="no such project", output=tmp_path / "x.ltb", home=home_a)
+    out = ok(cli("clone", task_id, "--queue", "default", home=home_a))
+    clone = next(w for w in out.split() if len(w) == 32)
+    with pytest.raises(BundleError, match="still queued or running"):
+        export_tasks([clone], output=tmp_path / "x.ltb", home=home_a)
+    assert not list(tmp_path.glob("*.ltb")) and not list(tmp_path.glob(".*"))
+    ok(cli("delete", clone, "-y", "--force", home=home_a))
+
+
+def _truncated(bundle: Path, out: Path) -> Path:
+    out.write_bytes(bundle.read_bytes()[: bundle.stat().st_size // 2])
+    return out
+
+
+def _tampered(bundle: Path, out: Path) -> Path:
+    parts = members(bundle)
+    name = next(n for n in parts if n.endswith("console.log"))
+    parts[name] = parts[name].replace(b"0.1", b"0.9")
+    return write_members(out, parts, recompute=False)
+
+
+def _newer(bundle: Path, out: Path) -> Path:
+    parts = members(bundle)
+    fmt = json.loads(parts["format.json"])
+    parts["format.json"] = json.dumps({**fmt, "schema_version": fmt["schema_version"] + 1}).encode()
+    return write_members(out, parts)
+
+
+def _without_commits(bundle: Path, out: Path) -> Path:
+    parts = {n: d for n, d in members(bundle).items() if not n.startswith("git/")}
+    manifest = json.loads(parts["manifest.json"])
+    manifest["repos"] = {}
+    parts["manifest.json"] = json.dumps(manifest).encode()
+    return write_members(out, parts)
+
+
+def _not_a_bundle(bundle: Path, out: Path) -> Path:
+    out.write_bytes(b"PK\x03\x04 a zip, not a bundle" * 100)
+    return out
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (_truncated, BundleError, "truncated or damaged"),
+    (_tampered, BundleError, "checksum differs: tasks/"),
+    (_newer, BundleVersionError, "newer localtask"),
+    (_without_commits, BundleError, "lacks commit(s)"),
+    (_not_a_bundle, BundleError, "truncated or damaged"),
+], ids=["truncated", "tampered", "newer-store", "commits-missing", "not-a-bundle"])
+def test_a_bad_bundle_gets_its_error_and_the_store_is_unchanged(source, tmp_path, make, error, words):
+    _, _, task_id, bundle = source
+    home_b = tmp_path / "b"
+    Store.open(home_b)
+    bad = make(bundle, tmp_path / "bad.ltb")
+    before = snapshot(home_b)
+    with pytest.raises(error) as caught:
+        import_bundle(bad, home=home_b)
+    assert words in str(caught.value) and "Nothing was imported" in str(caught.value), caught.value
+    assert snapshot(home_b) == before
+    proc = cli("import", str(bad), home=home_b)
+    assert proc.returncode == 1 and proc.stderr.startswith("Error: ") and "Traceback" not in proc.stderr
+    assert import_bundle(bundle, home=home_b).imported == [task_id]  # the good one still goes in
+
+
+def test_a_disk_that_fills_during_import_leaves_the_store_unchanged(source, tmp_path):
+    """The child may not write a file past 1 MiB (``ulimit -f``): the 2 MiB artifact does not fit."""
+    _, _, task_id, bundle = source
+    home_b = tmp_path / "b"
+    Store.open(home_b)
+    before = snapshot(home_b)
+    code = textwrap.dedent(f"""
+        import resource, signal
+        from localtask import Store, StoreFullError, import_bundle
+        Store.open({str(home_b)!r})
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+        try:
+            import_bundle({str(bundle)!r}, home={str(home_b)!r})
+        except StoreFullError as exc:
+            print("FULL", exc)
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], env=child_env(home_b), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("FULL "), proc.stdout + proc.stderr
+    assert "File too large" in proc.stdout and str(home_b) in proc.stdout and "Nothing was imported" in proc.stdout
+    assert snapshot(home_b) == before
+    assert import_bundle(bundle, home=home_b).imported == [task_id]
+
+
+@pytest.mark.slow
+def test_the_lab_rebuilds_and_runs_the_task_without_the_repository(source, tmp_path):
+    repo, _, task_id, bundle = source
+    home_b = tmp_path / "b"
+    ok(cli("import", str(bundle), home=home_b))
+    hidden = repo.with_name("repo.away")
+    repo.rename(hidden)  # neither the remote (there is none) nor the original repository
+    try:
+        out = ok(cli("clone", task_id[:8], "--set", "General/lr=0.5", "--queue", "default", home=home_b))
+        clone_id = next(w for w in out.split() if len(w) == 32)
+        ok(cli("worker", "--burst", "--quiet", home=home_b))
+        store = Store.open(home_b)
+        assert store.get_task(clone_id)["status"] == "completed", ok(cli("log", clone_id, home=home_b))
+        assert "lr 0.5 result 5.0 edited" in store.console_path(clone_id).read_text()
+    finally:
+        hidden.rename(repo)
+
+
+def _netns_works() -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "-n", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+@pytest.mark.slow
+def test_an_offline_lab_runs_the_task_in_a_venv_from_the_bundles_wheels(source, tmp_path):
+    if not _netns_works():
+        pytest.skip("unshare -n (a network namespace) is not permitted here: needs root or user namespaces")
+    repo, home_a, task_id, _ = source
+    bundle = tmp_path / "wheels.ltb"
+    out = ok(cli("export", task_id, "--wheels", "-o", str(bundle), home=home_a))
+    assert "wheel(s)" in out and "0 wheel(s)" not in out
+    assert any(n.startswith("wheels/tqdm-") for n in members(bundle))
+    home_b = tmp_path / "b"
+    ok(cli("import", str(bundle), home=home_b, netns=True))
+    hidden = repo.with_name("repo.away")
+    repo.rename(hidden)
+    try:
+        out = ok(cli("clone", task_id[:8], "--queue", "default", home=home_b))
+        clone_id = next(w for w in out.split() if len(w) == 32)
+        ok(cli("worker", "--burst", "--quiet", "--env", "venv", home=home_b, netns=True))
+        console = Store.open(home_b).console_path(clone_id).read_text()
+        assert Store.open(home_b).get_task(clone_id)["status"] == "completed", console
+        assert f"--no-index --find-links {home_b / 'cache' / 'wheels'}" in console, console
+        assert "lr 0.1 result 1.0 edited" in console
+    finally:
+        hidden.rename(repo)
