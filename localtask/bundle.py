@@ -26,6 +26,7 @@ from .exceptions import BundleError, BundleVersionError, LocaltaskError, StoreFu
 from .folders import make_dirs
 from .store import Store
 from .store_base import FULL_REMEDY, SCHEMA_VERSION, space_problem
+from .store_bundle import read_bundle_db
 
 Say = Callable[[str], None]
 DB_MEMBER = "tasks.db"
@@ -107,8 +108,6 @@ def export_tasks(ids: Iterable[str] = (), *, output: str | os.PathLike, project:
     Raises BundleError (nothing selected, a task still running, a commit that cannot be found,
     wheels that cannot be had), TaskNotFoundError for an unknown id. No file is left behind on
     error. ``progress``: bars on stderr (None: when it is a terminal)."""
-    import sqlite_utils
-
     say = say or _quiet
     store = Store.open(home)
     output = Path(output).expanduser().absolute()
@@ -126,7 +125,7 @@ def export_tasks(ids: Iterable[str] = (), *, output: str | os.PathLike, project:
         files.append((DB_MEMBER, db_path))
         repos, commits = _export_code(store, tasks, staging, files, say)
         if with_outputs:
-            model_ids = [r["id"] for r in sqlite_utils.Database(db_path)["models"].rows]
+            model_ids = read_bundle_db(db_path)[2]
             for folder, prefix in [(store.tasks_dir / t, f"tasks/{t}") for t in task_ids] + \
                                   [(store.models_dir / m, f"models/{m}") for m in model_ids]:
                 for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
@@ -242,13 +241,8 @@ class _Moves:
 def _check_db(db_path: Path, manifest: dict[str, Any], path: Path) -> list[str]:
     import sqlite3
 
-    import sqlite_utils
-
     try:
-        db = sqlite_utils.Database(db_path)
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        ids = [r["id"] for r in db["tasks"].rows_where(select="id")]
-        db.close()
+        version, ids, _ = read_bundle_db(db_path)
     except sqlite3.DatabaseError as exc:
         raise BundleError(f"The task database in the bundle {path} cannot be read ({exc}). Nothing was imported.") from None
     if version > SCHEMA_VERSION:

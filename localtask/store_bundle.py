@@ -25,6 +25,20 @@ def _columns(conn: sqlite3.Connection, schema: str, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA {schema}.table_info({table})")]
 
 
+def read_bundle_db(path: Path) -> tuple[int, list[str], list[str]]:
+    """(schema version, task ids, model ids) of a bundle's database; sqlite3.DatabaseError
+    when it is not one."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        ids = [r[0] for r in conn.execute("SELECT id FROM tasks ORDER BY seq")]
+        has_models = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'models'").fetchone()
+        models = [r[0] for r in conn.execute("SELECT id FROM models")] if has_models else []
+        return version, ids, models
+    finally:
+        conn.close()
+
+
 class BundleQueries:
     """Export and import of task rows through an attached bundle database (a mixin of Store)."""
 
