@@ -288,3 +288,16 @@ def test_an_offline_lab_runs_the_task_in_a_venv_from_the_bundles_wheels(source, 
         assert "lr 0.1 result 1.0 edited" in console
     finally:
         hidden.rename(repo)
+
+
+def test_gc_removes_the_staging_folder_of_a_killed_import(tmp_path):
+    from localtask import leftovers
+
+    store = Store.open(tmp_path / "b")
+    staging = store.cache_dir / "imports" / "import-0123"
+    (staging / "files").mkdir(parents=True)
+    (staging / "files" / "tasks.db").write_bytes(b"half")
+    assert leftovers.sweep(store).temp_files == []  # young: an import may be running
+    os.utime(staging, (0, 0))
+    assert leftovers.sweep(store).temp_files == [staging]
+    assert not staging.exists()
