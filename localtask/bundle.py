@@ -175,12 +175,12 @@ def _export_code(store: Store, tasks: list[dict[str, Any]], staging: Path,
                  files: list[tuple[str, Path]], say: Say) -> tuple[dict[str, Any], int]:
     from .runner import _repo_key, ensure_mirror
 
+    for ref in store.code_refs(t["id"] for t in tasks):
+        if (store.blobs_dir / ref).is_file():
+            files.append((f"blobs/{ref}", store.blobs_dir / ref))
     by_repo: dict[str, dict[str, Any]] = {}
     for task in tasks:
         script = task["script"] or {}
-        ref = store.one("SELECT code_ref FROM tasks WHERE id = ?", (task["id"],))["code_ref"]
-        if ref and (store.blobs_dir / ref).is_file() and f"blobs/{ref}" not in dict(files):
-            files.append((f"blobs/{ref}", store.blobs_dir / ref))
         if script.get("kind") != "git" or not script.get("commit"):
             continue
         try:

@@ -81,6 +81,13 @@ class BundleQueries:
                     conn.execute("ROLLBACK")
                 conn.execute("DETACH DATABASE b")
 
+    def code_refs(self, task_ids: Iterable[str]) -> list[str]:
+        """The blob names (large recorded diffs, ``<home>/blobs/``) of the tasks ``task_ids``."""
+        ids = list(task_ids)
+        return [r["code_ref"] for r in self.rows(
+            f"SELECT DISTINCT code_ref FROM tasks WHERE code_ref IS NOT NULL AND id IN ({', '.join('?' * len(ids))})",
+            ids)] if ids else []
+
     def fingerprints(self, task_ids: Iterable[str], with_outputs: bool) -> dict[str, str]:
         """A content hash of each existing task of ``task_ids``: its row (but the store-local
         ``seq``), parameters, configurations and code, and with ``with_outputs`` how many

@@ -61,7 +61,10 @@ def source(tmp_path_factory):
     and an untracked file, exported once."""
     root = tmp_path_factory.mktemp("source")
     repo = init_repo(root / "repo", {"train.py": textwrap.dedent(TRAIN).replace("edited", "committed")})
-    write_files(repo, {"train.py": textwrap.dedent(TRAIN), "extra.py": "factor = 10\n"})  # uncommitted
+    # uncommitted: an edit, an untracked module, and an untracked file large enough (300 kB) for
+    # the diff to be kept as a blob file of the store
+    write_files(repo, {"train.py": textwrap.dedent(TRAIN), "extra.py": "factor = 10\n",
+                       "data.txt": os.urandom(150_000).hex()})
     blob = root / "blob.bin"
     blob.write_bytes(os.urandom(2 << 20))
     home_a = root / "a"
@@ -117,6 +120,7 @@ def test_import_keeps_ids_and_content_and_a_second_import_changes_nothing(source
     assert b.get_scalars(task_id) == a.get_scalars(task_id) and len(b.get_scalars(task_id)) == 20
     assert b.get_parameters(task_id) == a.get_parameters(task_id)
     assert b.get_code(task_id) == a.get_code(task_id) and b"extra.py" in b.get_code(task_id)
+    assert b.code_refs([task_id]) == a.code_refs([task_id]) != []  # the large diff's blob came along
     blob = b.get_artifacts(task_id)[0]
     stored = b.tasks_dir / task_id / "artifacts" / blob["filename"]
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == blob["sha256"]
