@@ -108,6 +108,8 @@ def export_tasks(ids: Iterable[str] = (), *, output: str | os.PathLike, project:
     Raises BundleError (nothing selected, a task still running, a commit that cannot be found,
     wheels that cannot be had), TaskNotFoundError for an unknown id. No file is left behind on
     error. ``progress``: bars on stderr (None: when it is a terminal)."""
+    if (platform or python_version) and not (wheels or wheels_from):
+        raise BundleError("--platform and --python-version choose the wheels: give --wheels (or --wheels-from DIR) too.")
     say = say or _quiet
     store = Store.open(home)
     output = Path(output).expanduser().absolute()

@@ -740,7 +740,8 @@ def delete(ctx, task_id, force, yes):
               help="Run tasks with this interpreter ('current') or in a cached virtual environment "
                    "built from the recorded packages ('venv').")
 @click.option("--wheels", type=click.Path(exists=True, file_okay=False),
-              help="Folder of wheels to build virtual environments from, offline.")
+              help="Folder of wheels to build virtual environments from, offline (default: the store's "
+                   "wheel cache, filled by 'localtask import', when it has every package).")
 @click.option("--name", help="Worker name (default: host and process id).")
 @click.option("--keep-workdirs", is_flag=True, help="Keep each task's working copy after it ends.")
 @click.option("--requeue-lost", is_flag=True,

@@ -277,7 +277,15 @@ def test_an_offline_lab_runs_the_task_in_a_venv_from_the_bundles_wheels(source, 
     bundle = tmp_path / "wheels.ltb"
     out = ok(cli("export", task_id, "--wheels", "-o", str(bundle), home=home_a))
     assert "wheel(s)" in out and "0 wheel(s)" not in out
-    assert any(n.startswith("wheels/tqdm-") for n in members(bundle))
+    wheels = {n: d for n, d in members(bundle).items() if n.startswith("wheels/")}
+    assert any(n.startswith("wheels/tqdm-") for n in wheels)
+    folder = tmp_path / "wheelhouse"
+    folder.mkdir()
+    for name, data in wheels.items():
+        (folder / name.split("/")[1]).write_bytes(data)
+    again = tmp_path / "from-folder.ltb"  # the same wheels out of a local folder, with no network
+    ok(cli("export", task_id, "--wheels-from", str(folder), "-o", str(again), home=home_a, netns=True))
+    assert sorted(n for n in members(again) if n.startswith("wheels/")) == sorted(wheels)
     home_b = tmp_path / "b"
     ok(cli("import", str(bundle), home=home_b, netns=True))
     hidden = repo.with_name("repo.away")
