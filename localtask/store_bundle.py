@@ -58,7 +58,9 @@ class BundleQueries:
             self._attached(conn, path)
             try:
                 conn.execute(f"PRAGMA b.user_version = {SCHEMA_VERSION}")
+                # a scratch file: made whole or thrown away, never read half-written
                 conn.execute("PRAGMA b.journal_mode = OFF")
+                conn.execute("PRAGMA b.synchronous = OFF")
                 for (sql,) in conn.execute("SELECT sql FROM main.sqlite_master WHERE type = 'table' "
                                            f"AND name IN ({', '.join('?' * len(ALL_TABLES))})", ALL_TABLES):
                     conn.execute(sql.replace("CREATE TABLE ", "CREATE TABLE b.", 1))
