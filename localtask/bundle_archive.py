@@ -25,14 +25,16 @@ FORMAT_VERSION = 1
 FORMAT_MEMBER = "format.json"
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.+=@-]+(/[A-Za-z0-9_.+=@-]+)*$")
+#: no control characters (NUL included) and no backslash, which some tar readers take for a separator
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
 
 Progress = Callable[[int], None]
 
 
 def check_member_name(name: str) -> str:
     """``name`` if it is a plain relative path inside the bundle, else a BundleError."""
-    if not _SAFE_NAME.match(name) or any(part in (".", "..") for part in name.split("/")):
+    if (not name or _UNSAFE.search(name) or name.startswith("/")
+            or any(part in ("", ".", "..") for part in name.split("/"))):
         raise BundleError(f"The bundle holds a member named {name!r}, which is not a plain relative "
                           "path: it was not written by localtask export. Nothing was imported.")
     return name

@@ -40,6 +40,7 @@ for i in range(20):
     task.get_logger().report_scalar("loss", "train", 1.0 / (i + 1), i)
 if os.environ.get("BLOB"):  # the recording run only: environment variables are not recorded
     task.upload_artifact("blob", os.environ["BLOB"])
+    task.upload_artifact("poids du modèle #1", {"a": 1})  # a name with spaces and accents
 print("TASK_ID=" + task.id)
 """
 
@@ -121,9 +122,10 @@ def test_import_keeps_ids_and_content_and_a_second_import_changes_nothing(source
     assert b.get_parameters(task_id) == a.get_parameters(task_id)
     assert b.get_code(task_id) == a.get_code(task_id) and b"extra.py" in b.get_code(task_id)
     assert b.code_refs([task_id]) == a.code_refs([task_id]) != []  # the large diff's blob came along
-    blob = b.get_artifacts(task_id)[0]
-    stored = b.tasks_dir / task_id / "artifacts" / blob["filename"]
-    assert hashlib.sha256(stored.read_bytes()).hexdigest() == blob["sha256"]
+    assert [a["name"] for a in b.get_artifacts(task_id)] == ["blob", "poids du modèle #1"]
+    for artifact in b.get_artifacts(task_id):
+        stored = b.tasks_dir / task_id / "artifacts" / artifact["filename"]
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == artifact["sha256"]
     assert b.console_path(task_id).read_text() == a.console_path(task_id).read_text()
 
     before = snapshot(home_b)
@@ -193,6 +195,12 @@ def _without_commits(bundle: Path, out: Path) -> Path:
     return write_members(out, parts)
 
 
+def _escaping(bundle: Path, out: Path) -> Path:
+    parts = members(bundle)
+    parts["tasks/../../escaped.txt"] = b"outside the staging folder"
+    return write_members(out, parts)
+
+
 def _not_a_bundle(bundle: Path, out: Path) -> Path:
     out.write_bytes(b"PK\x03\x04 a zip, not a bundle" * 100)
     return out
@@ -204,7 +212,8 @@ def _not_a_bundle(bundle: Path, out: Path) -> Path:
     (_newer, BundleVersionError, "newer localtask"),
     (_without_commits, BundleError, "lacks commit(s)"),
     (_not_a_bundle, BundleError, "truncated or damaged"),
-], ids=["truncated", "tampered", "newer-store", "commits-missing", "not-a-bundle"])
+    (_escaping, BundleError, "not a plain relative path"),
+], ids=["truncated", "tampered", "newer-store", "commits-missing", "not-a-bundle", "path-escape"])
 def test_a_bad_bundle_gets_its_error_and_the_store_is_unchanged(source, tmp_path, make, error, words):
     _, _, task_id, bundle = source
     home_b = tmp_path / "b"
@@ -313,3 +322,11 @@ def test_gc_removes_the_staging_folder_of_a_killed_import(tmp_path):
     os.utime(staging, (0, 0))
     assert leftovers.sweep(store).temp_files == [staging]
     assert not staging.exists()
+
+
+def test_progress_bars_are_drawn_when_asked(source, tmp_path, capsys):
+    _, home_a, task_id, _ = source
+    export_tasks([task_id], output=tmp_path / "p.ltb", with_outputs=True, home=home_a, progress=True)
+    import_bundle(tmp_path / "p.ltb", home=tmp_path / "b", progress=True)
+    err = capsys.readouterr().err
+    assert "export" in err and "unpack" in err and "B/s" in err, err
