@@ -24,7 +24,7 @@ import pytest
 
 from conftest import init_repo, run_script, task_id_of, write_files
 from helpers_worker import LOCALTASK_CLI, child_env
-from localtask import BundleError, BundleVersionError, Store, export_tasks, import_bundle
+from localtask import BundleError, BundleVersionError, Store, StoreFullError, export_tasks, import_bundle
 
 TRAIN = """
 import os
@@ -252,6 +252,51 @@ def test_a_disk_that_fills_during_import_leaves_the_store_unchanged(source, tmp_
     assert proc.stdout.startswith("FULL "), proc.stdout + proc.stderr
     assert "File too large" in proc.stdout and str(home_b) in proc.stdout and "Nothing was imported" in proc.stdout
     assert snapshot(home_b) == before
+    assert import_bundle(bundle, home=home_b).imported == [task_id]
+
+
+def test_a_full_disk_during_import_leaves_the_store_unchanged(source, tmp_path):
+    """The store on a 6 MiB tmpfs filled up to its last megabyte: the 2 MiB artifact does not fit."""
+    from helpers_robust import fill_disk, small_tmpfs
+
+    _, _, task_id, bundle = source
+    with small_tmpfs(tmp_path / "fs", "6m") as fs:
+        home_b = fs / "home"
+        Store.open(home_b)
+        before = snapshot(home_b)
+        filler = fill_disk(fs, leave=1 << 20)
+        with pytest.raises(StoreFullError) as caught:
+            import_bundle(bundle, home=home_b)
+        message = str(caught.value)
+        assert "No space left on device" in message and str(home_b) in message, message
+        assert "Nothing was imported" in message and "free space" in message, message
+        assert snapshot(home_b) == before
+        assert not list((home_b / "cache" / "imports").iterdir())  # no staging left behind
+        filler.unlink()
+        assert import_bundle(bundle, home=home_b).imported == [task_id]
+
+
+def test_a_failed_transaction_puts_the_moved_files_back(source, tmp_path, monkeypatch):
+    """Another process holds the store's write lock past the busy timeout: the rows cannot be
+    written after the files were renamed into place, and the renames are undone."""
+    from localtask import StoreLockedError
+
+    _, _, task_id, bundle = source
+    home_b = tmp_path / "b"
+    monkeypatch.setenv("LOCALTASK_BUSY_TIMEOUT", "0.3")
+    Store.open(home_b)
+    before = snapshot(home_b)
+    holder = sqlite3.connect(str(home_b / "localtask.db"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreLockedError):
+            import_bundle(bundle, home=home_b)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert snapshot(home_b) == before
+    assert not (home_b / "tasks" / task_id).exists() and not (home_b / "cache" / "wheels").exists()
+    assert not list((home_b / "cache" / "repos").glob("*.git"))
     assert import_bundle(bundle, home=home_b).imported == [task_id]
 
 
