@@ -240,11 +240,12 @@ class _Moves:
         self.undo.clear()
 
 
-def _check_db(db_path: Path, manifest: dict[str, Any], path: Path) -> list[str]:
+def _check_db(db_path: Path, manifest: dict[str, Any], path: Path) -> tuple[list[str], list[str]]:
+    """(task ids, columns of the tasks table) of the bundle's database, after checking it."""
     import sqlite3
 
     try:
-        version, ids, _ = read_bundle_db(db_path)
+        version, ids, _, columns = read_bundle_db(db_path)
     except sqlite3.DatabaseError as exc:
         raise BundleError(f"The task database in the bundle {path} cannot be read ({exc}). Nothing was imported.") from None
     if version > SCHEMA_VERSION:
@@ -254,7 +255,7 @@ def _check_db(db_path: Path, manifest: dict[str, Any], path: Path) -> list[str]:
     if sorted(ids) != sorted(manifest.get("tasks") or {}):
         raise BundleError(f"The bundle {path} lists other tasks in its manifest than in its database. "
                           "Nothing was imported.")
-    return ids
+    return ids, columns
 
 
 def import_bundle(path: str | os.PathLike, *, replace: bool = False, home: str | os.PathLike | None = None,
@@ -281,9 +282,9 @@ def import_bundle(path: str | os.PathLike, *, replace: bool = False, home: str |
         with _bar(size, "unpack", progress) as bar:
             manifest = bundle_archive.extract(path, staging / "files", store.home, bar.update)
         files = staging / "files"
-        ids = _check_db(files / DB_MEMBER, manifest, path)
+        ids, columns = _check_db(files / DB_MEMBER, manifest, path)
         with_outputs = bool(manifest.get("with_outputs"))
-        existing = store.fingerprints(ids, with_outputs)
+        existing = store.fingerprints(ids, with_outputs, columns)
         wanted = manifest.get("fingerprints") or {}
         inserts, replaces = [], []
         for task_id in ids:

@@ -25,16 +25,16 @@ def _columns(conn: sqlite3.Connection, schema: str, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA {schema}.table_info({table})")]
 
 
-def read_bundle_db(path: Path) -> tuple[int, list[str], list[str]]:
-    """(schema version, task ids, model ids) of a bundle's database; sqlite3.DatabaseError
-    when it is not one."""
+def read_bundle_db(path: Path) -> tuple[int, list[str], list[str], list[str]]:
+    """(schema version, task ids, model ids, columns of its tasks table) of a bundle's database;
+    sqlite3.DatabaseError when it is not one."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         ids = [r[0] for r in conn.execute("SELECT id FROM tasks ORDER BY seq")]
         has_models = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'models'").fetchone()
         models = [r[0] for r in conn.execute("SELECT id FROM models")] if has_models else []
-        return version, ids, models
+        return version, ids, models, _columns(conn, "main", "tasks")
     finally:
         conn.close()
 
@@ -90,11 +90,14 @@ class BundleQueries:
             f"SELECT DISTINCT code_ref FROM tasks WHERE code_ref IS NOT NULL AND id IN ({', '.join('?' * len(ids))})",
             ids)] if ids else []
 
-    def fingerprints(self, task_ids: Iterable[str], with_outputs: bool) -> dict[str, str]:
+    def fingerprints(self, task_ids: Iterable[str], with_outputs: bool,
+                     columns: Iterable[str] | None = None) -> dict[str, str]:
         """A content hash of each existing task of ``task_ids``: its row (but the store-local
-        ``seq``), parameters, configurations and code, and with ``with_outputs`` how many
+        ``seq``; only ``columns`` when given, so that a bundle of an older schema compares on the
+        columns it has), parameters, configurations and code, and with ``with_outputs`` how many
         outputs of each kind it has, its artifacts' and its models' hashes. Equal hashes: the
         same task in two stores."""
+        keep = set(columns) if columns is not None else None
         result = {}
         with self.read() as conn:
             for task_id in task_ids:
@@ -103,6 +106,8 @@ class BundleQueries:
                     continue
                 task = dict(row)
                 seq = task.pop("seq")
+                if keep is not None:
+                    task = {k: v for k, v in task.items() if k in keep or k in ("code", "code_ref")}
                 code, ref = task.pop("code"), task.pop("code_ref")
                 if ref:
                     code = (self.blobs_dir / ref).read_bytes() if (self.blobs_dir / ref).is_file() else ref.encode()

@@ -168,6 +168,35 @@ def test_export_refuses_no_selection_and_running_tasks(source, tmp_path):
     ok(cli("delete", clone, "-y", "--force", home=home_a))
 
 
+def test_a_bundle_of_an_older_schema_imports_and_a_second_import_is_a_no_op(source, tmp_path):
+    """A bundle from schema 1 (no ``archived`` column, no reports or model tables): the rows go
+    in with the defaults of the newer columns, and the comparison uses the bundle's columns."""
+    _, home_a, task_id, bundle = source
+    parts = members(bundle)
+    db = tmp_path / "old.db"
+    db.write_bytes(parts["tasks.db"])
+    conn = sqlite3.connect(str(db))
+    conn.execute("ALTER TABLE tasks DROP COLUMN archived")
+    for table in ("plots", "samples", "single_values", "models", "task_models"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(tasks)")]
+    conn.close()
+    parts["tasks.db"] = db.read_bytes()
+    fmt = json.loads(parts["format.json"])
+    parts["format.json"] = json.dumps({**fmt, "schema_version": 1}).encode()
+    manifest = json.loads(parts["manifest.json"])
+    manifest["fingerprints"] = Store.open(home_a).fingerprints([task_id], True, columns)
+    parts["manifest.json"] = json.dumps(manifest).encode()
+    old = write_members(tmp_path / "old.ltb", parts)
+    home_b = tmp_path / "b"
+    assert import_bundle(old, home=home_b).imported == [task_id]
+    b = Store.open(home_b)
+    assert b.get_task(task_id)["archived"] == 0 and b.count_scalars(task_id) == 20
+    assert import_bundle(old, home=home_b).unchanged == [task_id]
+
+
 def _truncated(bundle: Path, out: Path) -> Path:
     out.write_bytes(bundle.read_bytes()[: bundle.stat().st_size // 2])
     return out
