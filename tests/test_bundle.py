@@ -160,6 +160,14 @@ def test_export_refuses_no_selection_and_running_tasks(source, tmp_path):
         export_tasks(output=tmp_path / "x.ltb", home=home_a)
     with pytest.raises(BundleError, match="No task matches"):
         export_tasks(project="no such project", output=tmp_path / "x.ltb", home=home_a)
+    refused = cli("export", "--status", "completed", "--tag", "no-such-tag", "-o", str(tmp_path / "x.ltb"),
+                  home=home_a)
+    assert refused.returncode == 1 and refused.stderr.startswith("Error: No task matches"), refused.stderr
+    out = ok(cli("export", "--project", "air", "--status", "completed", "-o", str(tmp_path / "f.bundle"),
+                 home=home_a))
+    assert "1 task(s), 1 commit(s), 0 wheel(s)" in out
+    assert list(json.loads(members(tmp_path / "f.bundle")["manifest.json"])["tasks"]) == [task_id]
+    (tmp_path / "f.bundle").unlink()
     out = ok(cli("clone", task_id, "--queue", "default", home=home_a))
     clone = next(w for w in out.split() if len(w) == 32)
     with pytest.raises(BundleError, match="still queued or running"):
