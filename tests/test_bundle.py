@@ -412,3 +412,14 @@ def test_progress_bars_are_drawn_when_asked(source, tmp_path, capsys):
     import_bundle(tmp_path / "p.ltb", home=tmp_path / "b", progress=True)
     err = capsys.readouterr().err
     assert "export" in err and "unpack" in err and "B/s" in err, err
+
+
+def test_export_of_a_task_whose_commit_is_nowhere_is_refused(tmp_path):
+    store = Store.open(tmp_path / "a")
+    store.insert_task({"id": "ab" * 16, "project": "p", "name": "lost", "status": "completed",
+                       "script": {"kind": "git", "repository": str(tmp_path / "gone"), "commit": "cd" * 20,
+                                  "entry_point": "train.py"}})
+    with pytest.raises(BundleError, match="cannot be found") as caught:
+        export_tasks(["abab"], output=tmp_path / "x.ltb", home=tmp_path / "a")
+    assert "ab" * 16 in str(caught.value) and "No bundle was written" in str(caught.value)
+    assert not (tmp_path / "x.ltb").exists() and not list(tmp_path.glob(".localtask-export-*"))
