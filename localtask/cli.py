@@ -750,7 +750,8 @@ def delete(ctx, task_id, force, yes):
               help="Run tasks with this interpreter ('current') or in a cached virtual environment "
                    "built from the recorded packages ('venv').")
 @click.option("--wheels", type=click.Path(exists=True, file_okay=False),
-              help="Folder of wheels to build virtual environments from, offline.")
+              help="Folder of wheels to build virtual environments from, offline (default: the store's "
+                   "wheel cache, filled by 'localtask import', when it has every package).")
 @click.option("--name", help="Worker name (default: host and process id).")
 @click.option("--keep-workdirs", is_flag=True, help="Keep each task's working copy after it ends.")
 @click.option("--requeue-lost", is_flag=True,
@@ -863,6 +864,69 @@ def demo(ctx):
             raise
         raise click.ClickException("The demo is not available in this version of localtask.") from None
     demo_main(_home(ctx))
+
+
+# --------------------------------------------------------------------- bundles (air-gapped labs)
+@cli.command("export")
+@click.argument("task_ids", nargs=-1)
+@click.option("--project", "-p", help="Only tasks of this project.")
+@click.option("--status", "-s", "statuses", multiple=True,
+              type=click.Choice([s.value for s in TaskStatus]),
+              help="Only tasks with this status (repeat for several).")
+@click.option("--tag", "-t", "tags", multiple=True, help="Only tasks with this tag (repeat: all of them).")
+@click.option("--with-outputs", is_flag=True,
+              help="Also the console, scalars, plots, debug samples, artifacts and models.")
+@click.option("--wheels", is_flag=True, help="Also wheels of every recorded package (pip download).")
+@click.option("--wheels-from", type=click.Path(exists=True, file_okay=False),
+              help="Take the wheels from this local folder instead of an index (implies --wheels).")
+@click.option("--platform", "platform_", metavar="TAG",
+              help="Wheels for this platform, e.g. manylinux2014_x86_64 (default: this machine's).")
+@click.option("--python-version", metavar="X.Y", help="Wheels for this Python version (default: this one's).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The bundle file to write.")
+@click.pass_context
+def export_(ctx, task_ids, project, statuses, tags, with_outputs, wheels, wheels_from, platform_,
+            python_version, output):
+    """Write tasks into one bundle file for another store (an air-gapped lab).
+
+    TASK_IDS (unique prefixes) and the filters select the tasks: all that match, among the
+    ids when given. The bundle holds their rows, code (recorded diffs and a git bundle of
+    their commits) and, as asked, outputs and wheels, with a checksum per member.
+    """
+    from .bundle import export_tasks
+
+    report = export_tasks(task_ids, output=output, project=project, status=statuses, tags=tags,
+                          with_outputs=with_outputs, wheels=wheels, wheels_from=wheels_from,
+                          platform=platform_, python_version=python_version, home=_home(ctx),
+                          say=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {report.path}: {len(report.task_ids)} task(s), {report.commits} commit(s), "
+               f"{len(report.wheels)} wheel(s), {_fmt_size(report.size)}")
+
+
+@cli.command("import")
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--replace", is_flag=True, help="Replace tasks that exist here with other content.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def import_(ctx, bundle, replace, as_json):
+    """Add the tasks of a bundle file to this store, keeping their ids.
+
+    A second import of the same bundle changes nothing; a task that exists here with other
+    content is reported and skipped (--replace takes the bundle's). Commits go into the git
+    mirror cache, wheels into the wheel cache that 'worker --env venv' uses offline.
+    """
+    from .bundle import import_bundle
+
+    report = import_bundle(bundle, replace=replace, home=_home(ctx), say=lambda m: click.echo(m, err=True))
+    if as_json:
+        _print_json({"imported": report.imported, "replaced": report.replaced, "unchanged": report.unchanged,
+                     "conflicts": report.conflicts, "commits": report.commits, "wheels": report.wheels})
+        return
+    for task_id, why in report.conflicts.items():
+        click.echo(f"skipped {task_id}: {why}", err=True)
+    click.echo(f"imported {len(report.imported)}, replaced {len(report.replaced)}, unchanged "
+               f"{len(report.unchanged)}, skipped {len(report.conflicts)} task(s); {report.commits} "
+               f"commit(s), {report.wheels} wheel(s) added")
 
 
 from .cli_repro import COMMANDS as _REPRO_COMMANDS  # noqa: E402  (they use the helpers above)

@@ -127,11 +127,17 @@ def ensure_venv(store: Store, environment: dict[str, Any], say: Say, wheels: str
                 base: str | None = None) -> str:
     """The python of a virtual environment with the task's recorded packages, built once and
     cached under a hash of the package list (the next run with the same list installs nothing).
-    With ``wheels`` pip installs offline from that folder. Uses uv when it is installed.
-    ``base``: the interpreter to build it on (default: this one)."""
+    With ``wheels`` pip installs offline from that folder; without, offline from the store's
+    wheel cache (filled by ``localtask import``) when it holds a wheel of every package. Uses uv
+    when it is installed. ``base``: the interpreter to build it on (default: this one)."""
     from filelock import FileLock
 
     base = base or sys.executable
+    if wheels is None:
+        from .bundle_wheels import covers, wheel_cache
+
+        if covers(wheel_cache(store), requirements(environment.get("packages") or [])):
+            wheels = str(wheel_cache(store))
     root = store.cache_dir / "venvs"
     make_dirs(root)
     key = venv_key(environment, wheels, base)
