@@ -39,6 +39,8 @@ def check_current(environment: dict[str, Any], say: Say, cache_dir: Path | None 
         warnings += 1
     for pkg in environment.get("packages") or []:
         installed = installed_versions.get(_normal(pkg["name"]))
+        if pkg.get("version") is None and pkg.get("requirement") and installed is not None:
+            continue  # a requirement without an exact pin (Task.create): any installed version
         if installed != pkg.get("version"):
             say(f"localtask: WARNING: package {pkg['name']} was {pkg.get('version')} when recorded; "
                 f"{'not installed' if installed is None else installed} here")
@@ -68,6 +70,8 @@ def requirements(packages: list[dict[str, Any]]) -> list[str]:
             if pkg.get("subdirectory"):
                 line += f"#subdirectory={pkg['subdirectory']}"
             lines.append(line)
+        elif pkg.get("requirement"):  # a draft made by Task.create: the line as given
+            lines.append(pkg["requirement"])
         else:
             lines.append(f"{pkg['name']}=={pkg['version']}")
     return lines

@@ -72,3 +72,11 @@ class QueueError(LocaltaskError):
 
 class RunError(LocaltaskError):
     """A worker could not rebuild or start a task."""
+
+
+class CreateError(LocaltaskError):
+    """A draft cannot be made from the given repository, commit, script or requirements."""
+
+
+class TaskDataError(LocaltaskError):
+    """A task dictionary (``export_task`` shape) cannot be imported."""

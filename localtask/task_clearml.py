@@ -7,7 +7,7 @@ the task's public methods.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from . import params as P
 from . import status as status_rules
@@ -19,6 +19,47 @@ PROPERTIES = "properties"
 
 class ClearMLExtras:
     """ClearML Task calls beyond the life cycle (a mixin of Task)."""
+
+    # ------------------------------------------------------------------ drafts from code
+    @classmethod
+    def create(cls, project_name: str | None = None, task_name: str | None = None,
+               task_type: str | None = None, repo: str | None = None, branch: str | None = None,
+               commit: str | None = None, script: str | None = None, working_directory: str | None = None,
+               packages: bool | Sequence[str] | None = None, requirements_file: str | os.PathLike | None = None,
+               docker: str | None = None, docker_args: str | None = None,
+               docker_bash_setup_script: str | None = None, argparse_args: Sequence[Any] | None = None,
+               base_task_id: str | None = None, add_task_init_call: bool = True,
+               force_single_script_file: bool = False, home: str | os.PathLike | None = None) -> Any:
+        """A new draft (status ``created``, never run here) from a repository and a script, as
+        ClearML's ``Task.create``; enqueue it and a worker runs it.
+
+        ``repo``: a local clone or a URL (without it: the script's own repository, or the script
+        alone outside git); ``commit``, else the tip of ``branch``, else the clone's HEAD with its
+        uncommitted changes. ``script`` is relative to the repository root (or to
+        ``working_directory``), or a path on this machine inside the clone; ``-m module`` runs a
+        module. Packages: ``packages`` (requirement lines, or True for the installed
+        distributions the script imports), else ``requirements_file``, else the repository's
+        ``requirements.txt``. ``argparse_args`` ``[(name, value)]`` become ``Args/`` parameters,
+        read through the script's parser on the run. ``docker`` is recorded as the image.
+        Raises CreateError."""
+        from .exceptions import CreateError
+        from .store import Store
+        from .task_create import create_draft
+
+        if base_task_id:
+            raise CreateError("Task.create(base_task_id=...) is not supported: use Task.clone(base_task_id) "
+                              "and set_parameters() on the clone.")
+        if not project_name:
+            current = cls.current_task()  # type: ignore[attr-defined]
+            project_name = current.project if current is not None else None
+        store = Store.open(home)
+        task_id = create_draft(store, project_name=project_name or "default", task_name=task_name,
+                               task_type=task_type or "training", repo=repo, branch=branch, commit=commit,
+                               script=script, working_directory=working_directory, packages=packages,
+                               requirements_file=requirements_file, argparse_args=argparse_args,
+                               docker=docker, docker_args=docker_args,
+                               docker_setup=docker_bash_setup_script)
+        return cls(store, task_id)  # type: ignore[call-arg]
 
     # ------------------------------------------------------------------ where it runs
     @staticmethod
