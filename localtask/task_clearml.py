@@ -61,6 +61,56 @@ class ClearMLExtras:
                                docker_setup=docker_bash_setup_script)
         return cls(store, task_id)  # type: ignore[call-arg]
 
+    # ------------------------------------------------------------------ export / import
+    def export_task(self) -> dict[str, Any]:
+        """The task's configuration as ClearML's task dictionary (``script.repository``,
+        ``branch``, ``version_num``, ``entry_point``, ``working_dir``, ``diff``,
+        ``requirements.pip``, ``hyperparams``, ``configuration``, ``container``, ``models``);
+        no outputs. :meth:`import_task` makes a task from it again."""
+        from .task_export import export_task
+
+        return export_task(self)
+
+    def update_task(self, task_data: dict[str, Any]) -> bool:
+        """Merge ``task_data`` (the :meth:`export_task` shape, or a part of it) into this draft's
+        configuration. Raises TaskDataError, IllegalTransitionError (not a draft)."""
+        return bool(type(self).import_task(task_data, target_task=self, update=True))
+
+    @classmethod
+    def import_task(cls, task_data: dict[str, Any], target_task: Any = None, update: bool = False,
+                    home: str | os.PathLike | None = None) -> Any:
+        """A new draft from ``task_data`` (the :meth:`export_task` shape, ClearML's or ours), or
+        ``target_task`` (a draft, by id or Task) overwritten with it (``update``: merged into its
+        current configuration). Input models and a parent missing from this store are left out
+        with a warning. Raises TaskDataError; nothing is written when the data is refused."""
+        from .exceptions import TaskDataError
+        from .status import TaskStatus
+        from .store import Store
+        from .task_export import apply, export_task, merge
+
+        if not isinstance(task_data, dict):
+            raise TaskDataError(f"Task data must be a dict (as export_task gives), not {type(task_data).__name__}.")
+        if target_task is not None:
+            target = cls._resolve(target_task, home)  # type: ignore[attr-defined]
+            data = merge(export_task(target), task_data) if update else task_data
+            apply(target, data)
+            return target
+        import time
+
+        from .task import new_id
+
+        store = Store.open(home)
+        task_id = new_id()
+        store.insert_task({"id": task_id, "project": "default", "name": "imported",
+                           "status": TaskStatus.created.value, "created": time.time()})
+        target = cls(store, task_id)  # type: ignore[call-arg]
+        try:
+            apply(target, task_data)
+        except BaseException:
+            store.delete_task(task_id, force=True)  # a refused dict leaves no task behind
+            raise
+        return target
+
     # ------------------------------------------------------------------ where it runs
     @staticmethod
     def running_locally() -> bool:
