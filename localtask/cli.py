@@ -384,6 +384,16 @@ def _print_show(data: dict[str, Any]) -> None:
     for art in out["artifacts"]:
         click.echo(f"    {art['name']} ({art['type']}, {_fmt_size(art['size'])})")
     field("Console log", _fmt_size(out["console_log"]["size"]), 2)
+    for role in ("input", "output"):
+        models = data["models"][role]
+        if models:
+            click.echo(f"{role.capitalize()} models ({len(models)}):")
+        for m in models:
+            bits = [m["framework"], m["file"] or "no weights", _fmt_size(m["size"]) if m["size"] else "",
+                    "tags " + ",".join(m["tags"]) if m["tags"] else "", "published" if m["published"] else "",
+                    "missing from the store" if m["missing"] else ""]
+            label = m["name"] if m["name"] == m["model_name"] else f"{m['name']} = {m['model_name']}"
+            click.echo(f"  {label} {m['id'][:8]} ({', '.join(b for b in bits if b)})")
 
 
 @cli.command()

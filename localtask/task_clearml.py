@@ -61,6 +61,29 @@ class ClearMLExtras:
                                docker_setup=docker_bash_setup_script)
         return cls(store, task_id)  # type: ignore[call-arg]
 
+    # ------------------------------------------------------------------ input models
+    def set_input_model(self, model_id: str | None = None, model_name: str | None = None,
+                        update_task_design: bool = True, update_task_labels: bool = True,
+                        name: str | None = None) -> None:
+        """Make a model of the store this draft's input model (by id, or the newest with
+        ``model_name``): the run's ``task.connect(InputModel(...))`` of that name gets it. ``name``:
+        the link's name (default: the draft's only input link, else the model's name). Drafts
+        only. Raises LocaltaskError for an unknown model, IllegalTransitionError."""
+        from .exceptions import LocaltaskError
+
+        store = self._store
+        if model_id:
+            model = store.get_model(str(model_id))
+        else:
+            found = store.find_models(name=model_name, limit=1) if model_name else []
+            model = found[0] if found else None
+        if model is None:
+            raise LocaltaskError(f"No model {model_id or model_name!r} in the store {store.home}: see "
+                                 "Model.query_models() for the models there.")
+        status_rules.check(self.id, store.get_task(self.id)["status"], "edit")
+        links = [r["name"] for r in store.get_task_models(self.id) if r["role"] == "input"]
+        store.set_task_model(self.id, "input", name or (links[0] if len(links) == 1 else model["name"]), model["id"])
+
     # ------------------------------------------------------------------ export / import
     def export_task(self) -> dict[str, Any]:
         """The task's configuration as ClearML's task dictionary (``script.repository``,

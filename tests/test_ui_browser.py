@@ -530,3 +530,23 @@ def test_a_new_tab_at_the_printed_folder_gets_in_by_the_cookie_and_one_at_the_ro
     root = page.context.new_page()
     root.goto(server.base + "/")
     expect(root.locator("#view")).to_contain_text("needs the access token")
+
+
+# ------------------------------------------------------------------ models (issue 10)
+def test_artifacts_tab_lists_the_tasks_models(page, store, server):
+    run1 = store.ids["run1"]
+    store.add_model({"id": "a" * 32, "name": "resnet", "project": "proj", "framework": "pytorch",
+                     "filename": "resnet.pt", "size": 2048, "tags": ["base", "v1"], "published": True})
+    store.add_model({"id": "b" * 32, "name": "head", "project": "proj", "framework": "keras",
+                     "uri": "https://models.example/head.h5"})
+    store.set_task_model(run1, "input", "backbone", "a" * 32)
+    store.set_task_model(run1, "output", "head", "b" * 32)
+    page.goto(f"{server.base}/#/task/{run1}/artifacts")
+    inputs = page.locator("table.input-models tbody tr")
+    expect(inputs).to_have_count(1)
+    expect(inputs.locator("td")).to_have_text(["backbone", f"resnet · {'a' * 8}", "pytorch", "resnet.pt",
+                                               "2.0 KiB", "base, v1", "yes"])
+    expect(page.locator("table.output-models tbody tr td")).to_have_text(
+        ["head", f"head · {'b' * 8}", "keras", "https://models.example/head.h5", "", "", "no"])
+    expect(page.get_by_role("link", name="metrics")).to_be_visible()  # the artifacts stay below
+    shot(page, "task-models.png")
