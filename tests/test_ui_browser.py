@@ -462,7 +462,10 @@ def test_plots_and_debug_samples_tabs_show_every_report(page, store, server):
     log.report_table("table", "t", iteration=0, table_plot=[["name", "score"], ["a", 1], ["b", 2]])
     fig = plt.figure()
     plt.plot([1, 3, 2])
-    log.report_matplotlib_figure("drawn", "d", figure=fig, iteration=0)
+    log.report_matplotlib_figure("drawn", "d", figure=fig, iteration=0)  # simple: interactive
+    fig = plt.figure()
+    plt.imshow(np.eye(4))
+    log.report_matplotlib_figure("picture", "p", figure=fig, iteration=0)  # kept as an image
     for it in range(3):
         log.report_image("image", "i", iteration=it, image=np.full((8, 8, 3), 80 * it, dtype=np.uint8))
     import io
@@ -478,9 +481,12 @@ def test_plots_and_debug_samples_tabs_show_every_report(page, store, server):
     assert kinds == "heatmap"
     expect(page.locator(".plot-card[data-title='table'] table tbody tr")).to_have_count(2)
     expect(page.locator(".plot-card[data-title='table'] table thead")).to_contain_text("score")
-    image = page.locator(".plot-card[data-title='drawn'] img.report-image")
+    drawn = page.locator(".plot-card[data-title='drawn'] .js-plotly-plot")
+    expect(drawn).to_have_count(1)
+    assert drawn.evaluate("el => el.data[0].y") == [1, 3, 2]
+    image = page.locator(".plot-card[data-title='picture'] img.report-image")
     expect(image).to_have_count(1)
-    page.wait_for_function("() => { const i = document.querySelector(\".plot-card[data-title='drawn'] img\");"
+    page.wait_for_function("() => { const i = document.querySelector(\".plot-card[data-title='picture'] img\");"
                            " return i && i.complete && i.naturalWidth > 100; }")
     # every chart is drawn at its card's width (none overflows or is clipped)
     page.wait_for_function("() => [...document.querySelectorAll('.plot-card .js-plotly-plot')].every("
