@@ -211,14 +211,10 @@ class ClearMLExtras:
 
     def get_requirements(self) -> list[str]:
         """The recorded packages as requirement lines (``name==version``; editable ones as
-        ``-e path``)."""
-        lines = []
-        for pkg in (self.get_environment() or {}).get("packages") or []:
-            if pkg.get("editable") and (pkg.get("path") or pkg.get("url")):
-                lines.append(f"-e {pkg.get('path') or pkg.get('url')}")
-            else:
-                lines.append(f"{pkg['name']}=={pkg['version']}")
-        return lines
+        ``-e path``; a draft made by :meth:`create` gives its lines as written)."""
+        from .task_export import pip_line
+
+        return [pip_line(pkg) for pkg in (self.get_environment() or {}).get("packages") or []]
 
     # ------------------------------------------------------------------ registered artifacts
     def register_artifact(self, name: str, artifact: Any, metadata: dict | None = None,

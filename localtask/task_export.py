@@ -48,7 +48,8 @@ def _entry_from_root(entry: str | None, working_dir: str | None) -> str | None:
     return posixpath.normpath(posixpath.join(working_dir, entry))
 
 
-def _pip_line(pkg: dict[str, Any]) -> str:
+def pip_line(pkg: dict[str, Any]) -> str:
+    """A recorded package as a requirement line."""
     if pkg.get("requirement"):
         return pkg["requirement"]
     if pkg.get("editable") and (pkg.get("path") or pkg.get("url")):
@@ -59,7 +60,7 @@ def _pip_line(pkg: dict[str, Any]) -> str:
 
 
 def _pip_text(packages: list[dict[str, Any]]) -> str:
-    return "".join(_pip_line(p) + "\n" for p in packages)
+    return "".join(pip_line(p) + "\n" for p in packages)
 
 
 def _value_text(text: str) -> str:
