@@ -4,7 +4,7 @@ ClearML reports simple matplotlib figures as interactive plots and others as ima
 does the same by walking the figure's artists: one axes holding lines (``plot``), scatters
 (``scatter``) and bars (``bar``, ``barh``, ``hist``), with their labels, colours, styles,
 log scales, limits, category and date axes. Anything else (images, texts, patches that are not
-bars, error bars, fills, colour maps, twin axes, subplots) gives None: the caller keeps the
+bars, error bars, fills, twin axes, subplots) gives None: the caller keeps the
 figure as an image. plotly's own ``mpl_to_plotly`` is deprecated and plotly is no run-time
 dependency of localtask, so neither is used here.
 """
@@ -118,15 +118,18 @@ def _line(line: Any, x: _Axis, y: _Axis) -> dict[str, Any]:
 
 def _scatter(coll: Any, x: _Axis, y: _Axis) -> dict[str, Any]:
     if coll.get_array() is not None:
-        raise NotSimple("colour-mapped scatter")
+        coll.update_scalarmappable()  # colour-mapped values -> the colours matplotlib draws
     offsets = coll.get_offsets()
     colors = [_hex(c) for c in coll.get_facecolors()] or ["#1f77b4"]
-    sizes = [math.sqrt(float(s)) for s in coll.get_sizes()] or [6.0]
+    sizes = [math.sqrt(float(s)) for s in coll.get_sizes()] or [6.0]  # matplotlib: area; plotly: diameter
     name, legend = _label(coll)
-    return {"type": "scatter", "mode": "markers", "x": x.values(offsets[:, 0]), "y": y.values(offsets[:, 1]),
-            "name": name, "showlegend": legend,
-            "marker": {"color": colors[0] if len(colors) == 1 else colors,
-                       "size": sizes[0] if len(sizes) == 1 else sizes}}
+    trace = {"type": "scatter", "mode": "markers", "x": x.values(offsets[:, 0]), "y": y.values(offsets[:, 1]),
+             "name": name, "showlegend": legend,
+             "marker": {"color": colors[0] if len(colors) == 1 else colors,
+                        "size": sizes[0] if len(sizes) == 1 else sizes}}
+    if coll.get_alpha() is not None:
+        trace["opacity"] = float(coll.get_alpha())
+    return trace
 
 
 def _bars(container: Any, x: _Axis, y: _Axis) -> dict[str, Any]:

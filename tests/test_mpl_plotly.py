@@ -55,6 +55,11 @@ def test_scatter_bars_histogram_categories_and_dates():
     assert bars["marker"]["color"] == ["#ff0000", "#008000"]
 
     fig, ax = plt.subplots()
+    ax.scatter([1, 2], [1, 2], c=[0.0, 1.0], cmap="viridis", alpha=0.5)  # ClearML's matplotlib example
+    mapped = to_plotly(fig)["data"][0]
+    assert mapped["marker"]["color"] == ["#440154", "#fde725"] and mapped["opacity"] == 0.5
+
+    fig, ax = plt.subplots()
     counts, _, _ = ax.hist([1, 2, 2, 3, 3, 3], bins=3)
     assert to_plotly(fig)["data"][0]["y"] == [float(c) for c in counts]
 
@@ -88,10 +93,6 @@ def _fill(ax):
     ax.fill_between([1, 2], [0, 0], [1, 2])
 
 
-def _colormap(ax):
-    ax.scatter([1, 2], [1, 2], c=[0.1, 0.9], cmap="viridis")
-
-
 def _step(ax):
     ax.step([1, 2, 3], [1, 3, 2])
 
@@ -100,7 +101,7 @@ def _empty(ax):
     ax.set_title("nothing drawn")
 
 
-@pytest.mark.parametrize("draw", [_imshow, _text, _errorbar, _fill, _colormap, _step, _empty])
+@pytest.mark.parametrize("draw", [_imshow, _text, _errorbar, _fill, _step, _empty])
 def test_other_figures_stay_images(draw):
     fig, ax = plt.subplots()
     draw(ax)
@@ -127,3 +128,55 @@ def test_report_matplotlib_figure_converts_unless_asked_for_an_image():
     assert reporting.report_matplotlib_figure("t", "s", fig, report_interactive=False).kind == "image"
     sample = reporting.report_matplotlib_figure("t", "s", fig, report_image=True)
     assert sample.mime == "image/png"  # report_image: a debug sample, as ClearML
+
+
+FIGURES = """
+import numpy as np
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from localtask import Task
+
+task = Task.init(project_name="mpl", task_name="figures")
+params = task.connect({"points": 20})
+rng = np.random.default_rng(0)
+plt.scatter(rng.random(params["points"]), rng.random(params["points"]), c=rng.random(params["points"]), alpha=0.5)
+plt.show()
+plt.close("all")
+x = np.linspace(0, 10, params["points"])
+plt.plot(x, np.sin(x), "o", color="black")
+task.logger.report_matplotlib_figure(title="sine", series="dots", iteration=3, figure=plt)
+plt.close("all")
+plt.imshow(np.eye(16))
+plt.title("eye")
+plt.show()
+print("TASK_ID=" + task.id)
+"""
+
+
+@pytest.mark.slow
+def test_figures_of_a_script_are_reproduced_by_a_clone_run_by_the_worker(tmp_path, monkeypatch):
+    from helpers_worker import clone_and_enqueue, make_repo, recorded_id, run_script, run_to_completion
+    from localtask import Task
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("LOCALTASK_HOME", str(home))
+    repo = make_repo(tmp_path / "repo", {"figures.py": FIGURES})
+    original = Task.get_task(recorded_id(run_script(repo / "figures.py", home=home)), home=home)
+
+    def plots(task):
+        return {(p["title"], p["series"], p["iteration"]): p for p in task.get_reported_plots()}
+
+    first = plots(original)
+    assert {k: p["kind"] for k, p in first.items()} == {
+        ("Figure 1", "Figure 1", 0): "matplotlib", ("sine", "dots", 3): "matplotlib", ("eye", "eye", 0): "image"}
+    assert len(first[("sine", "dots", 3)]["figure"]["data"][0]["y"]) == 20
+    clone = clone_and_enqueue(original.id, {"General/points": 5})
+    run_to_completion(home, clone.id)
+    again = plots(Task.get_task(clone.id, home=home))
+    assert {k: p["kind"] for k, p in again.items()} == {k: p["kind"] for k, p in first.items()}
+    assert len(again[("sine", "dots", 3)]["figure"]["data"][0]["y"]) == 5  # the edited value reached it
+    same = clone_and_enqueue(original.id)
+    run_to_completion(home, same.id)
+    assert {k: p["figure"] for k, p in plots(Task.get_task(same.id, home=home)).items() if p["kind"] != "image"} \
+        == {k: p["figure"] for k, p in first.items() if p["kind"] != "image"}
