@@ -194,31 +194,73 @@ def _configurations(data: dict[str, Any]) -> list[tuple]:
     return rows
 
 
+def _text(part: dict[str, Any], key: str, where: str, default: str | None = None) -> str | None:
+    value = part.get(key)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        raise TaskDataError(f"Task data: {where}.{key} must be a string, not {type(value).__name__}.")
+    return value
+
+
+def _texts(part: dict[str, Any], key: str, where: str) -> list[str]:
+    value = part.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TaskDataError(f"Task data: {where}.{key} must be a list of strings.")
+    return list(value)
+
+
+def _b64(part: dict[str, Any], key: str) -> bytes | None:
+    text = _text(part, key, "localtask")
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise TaskDataError(f"Task data: localtask.{key} is not base64.") from None
+
+
+def _environment(extra: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    env = extra.get("environment")
+    if env is None:
+        return dict(current.get("environment") or {})
+    packages = env.get("packages") if isinstance(env, dict) else None
+    if not isinstance(env, dict) or not isinstance(packages or [], list) or not all(
+            isinstance(p, dict) and isinstance(p.get("name"), str) for p in packages or []):
+        raise TaskDataError("Task data: localtask.environment must be a dict whose packages are "
+                            "{'name', 'version', ...} dicts (as export_task gives).")
+    return dict(env)
+
+
 def _script_and_code(data: dict[str, Any], current: dict[str, Any]) -> tuple[dict, dict, bytes | None]:
     """(script, environment, code) from the dict's ``script``, ``container`` and ``localtask`` parts."""
     from .task_create import read_requirements
 
     src = _section(data, "script")
     extra = _section(data, "localtask")
-    env = dict(extra.get("environment") or current.get("environment") or {})
-    entry = src.get("entry_point") or ""
-    module = entry[3:].strip() if entry.startswith("-m ") else extra.get("module")
-    working_dir = src.get("working_dir") or "."
-    repository = src.get("repository") or None
-    kind = extra.get("kind") or ("git" if repository else "files")
+    env = _environment(extra, current)
+    entry = _text(src, "entry_point", "script", "")
+    module = entry[3:].strip() if entry.startswith("-m ") else _text(extra, "module", "localtask")
+    working_dir = _text(src, "working_dir", "script", ".")
+    repository = _text(src, "repository", "script")
+    kind = _text(extra, "kind", "localtask") or ("git" if repository else "files")
+    if kind not in ("git", "files", "none"):
+        raise TaskDataError(f"Task data: localtask.kind is git, files or none, not {kind!r}.")
     script: dict[str, Any] = {
-        "argv": list(extra.get("argv") or []), "module": module, "interactive": False, "kind": kind,
-        "repository": repository, "remote": extra.get("remote", bool(repository and "://" in repository)),
-        "local_path": extra.get("local_path"), "branch": src.get("branch") or None,
-        "commit": src.get("version_num") or None, "working_dir": working_dir,
+        "argv": _texts(extra, "argv", "localtask"), "module": module, "interactive": False, "kind": kind,
+        "repository": repository, "remote": bool(extra.get("remote", repository and "://" in repository)),
+        "local_path": _text(extra, "local_path", "localtask"), "branch": _text(src, "branch", "script"),
+        "commit": _text(src, "version_num", "script"), "working_dir": working_dir,
         "entry_point": None if entry.startswith("-m ") else _entry_from_root(entry, working_dir),
     }
-    if src.get("tag"):
+    if _text(src, "tag", "script"):
         script["tag"] = src["tag"]
     code: bytes | None
     if kind == "git":
-        diff = src.get("diff") or ""
-        raw = base64.b64decode(extra["diff_base64"]) if extra.get("diff_base64") else None
+        diff = _text(src, "diff", "script", "")
+        raw = _b64(extra, "diff_base64")
         code = raw if raw is not None and raw.decode("utf-8", "replace") == diff else diff.encode("utf-8")
         from .capture import diff_files
         from .runner import check_diff_paths
@@ -232,15 +274,16 @@ def _script_and_code(data: dict[str, Any], current: dict[str, Any]) -> tuple[dic
             raise TaskDataError("Task data: script.version_num (the commit) is empty and there is no diff: "
                                 "give the commit to run.")
     else:
-        code = base64.b64decode(extra["code_base64"]) if extra.get("code_base64") else None
-        script["files"] = list(extra.get("files") or [])
-    pip = (src.get("requirements") or {}).get("pip")
-    if pip is not None and pip != extra.get("pip"):  # edited (or a ClearML export): read its lines
-        env["packages"] = read_requirements(str(pip), "script.requirements.pip")
+        code = _b64(extra, "code_base64")
+        script["files"] = _texts(extra, "files", "localtask")
+    pip = _text(_section(src, "requirements"), "pip", "script.requirements", "")
+    if pip != (extra.get("pip") or ""):  # edited (or a ClearML export): read its lines
+        env["packages"] = read_requirements(pip, "script.requirements.pip")
     container = _section(data, "container")
     for key, field in (("image", "image"), ("arguments", "image_args"), ("setup_shell_script", "image_setup_script")):
-        if container.get(key):
-            env[field] = str(container[key])
+        value = _text(container, key, "container")
+        if value:
+            env[field] = value
         else:
             env.pop(field, None)
     return script, env, code
@@ -248,9 +291,12 @@ def _script_and_code(data: dict[str, Any], current: dict[str, Any]) -> tuple[dic
 
 def _input_models(store: Any, data: dict[str, Any]) -> list[tuple[str, str]]:
     links = []
-    for item in (_section(data, "models").get("input") or []):
+    items = _section(data, "models").get("input") or []
+    if not isinstance(items, list):
+        raise TaskDataError("Task data: models.input must be a list of {'name', 'model'} items.")
+    for item in items:
         name, model_id = (item.get("name"), item.get("model")) if isinstance(item, dict) else (None, None)
-        if not model_id:
+        if not model_id or not isinstance(model_id, str):
             raise TaskDataError(f"Task data: models.input items are {{'name', 'model'}}; got {item!r}.")
         if store.get_model(str(model_id)) is None:
             log.warning("localtask: input model %s (%s) is not in the store %s: its link is not imported",
@@ -274,6 +320,8 @@ def apply(task: Any, data: dict[str, Any], force: bool = False) -> None:
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
         raise TaskDataError(f"Task data: tags must be a list of strings, not {tags!r}.")
     parent = data.get("parent") or None
+    if parent is not None and not isinstance(parent, str):
+        raise TaskDataError(f"Task data: parent must be a task id, not {parent!r}.")
     if parent and not store.find_tasks(ids=[parent]):
         log.warning("localtask: parent %s is not in the store %s: the task gets no parent", parent, store.home)
         parent = None

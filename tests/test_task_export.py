@@ -142,3 +142,32 @@ def test_update_task_refuses_a_task_that_is_not_a_draft(tmp_path):
     with pytest.raises(IllegalTransitionError, match="Cannot edit task"):
         task.update_task({"hyperparams": {"General": {"n": {"value": "9"}}}})
     assert task.export_task() == before
+
+
+def test_any_malformed_dict_gets_a_localtask_error_and_leaves_no_task(tmp_path):
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from localtask import LocaltaskError
+
+    store_home = tmp_path / "home"
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8))
+    value = st.recursive(leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["value", "type", "name", "pip", "diff", "model", "argv", "environment", "kind",
+                         "diff_base64", "code_base64", "files", "entry_point", "working_dir", "repository",
+                         "version_num", "requirements", "input", "image", "packages", "module", "General"]), inner, max_size=3), max_leaves=8)
+    keys = st.sampled_from(["script", "comment", "id", "status", "project", "hyperparams", "configuration", "models", "container", "tags", "name",
+                            "type", "parent", "localtask", "project_name"])
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.dictionaries(keys, value, max_size=4))
+    def check(data):
+        store = Store.open(store_home)
+        before = {r["id"] for r in store.find_tasks()}
+        try:
+            task = Task.import_task(data, home=store_home)
+        except LocaltaskError:
+            assert {r["id"] for r in store.find_tasks()} == before
+        else:
+            assert task.status == "created"
+
+    check()
