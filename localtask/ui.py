@@ -395,7 +395,7 @@ class UI:
             "diff_truncated": code.get("truncated", False), "code_error": code["error"],
             "snapshot_size": code["size"] if script.get("kind") == "files" else 0,
             "environment": {k: env.get(k) for k in ("python", "implementation", "platform", "machine",
-                                                    "executable", "container")},
+                                                    "executable", "container", "image")},
             "packages": env.get("packages") or [],
         }
 

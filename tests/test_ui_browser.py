@@ -556,3 +556,18 @@ def test_artifacts_tab_lists_the_tasks_models(page, store, server):
         ["head", f"head · {'b' * 8}", "keras", "https://models.example/head.h5", "", "", "no"])
     expect(page.get_by_role("link", name="metrics")).to_be_visible()  # the artifacts stay below
     shot(page, "task-models.png")
+
+
+def test_a_created_draft_shows_its_code_and_requirements(page, store, server, tmp_path):
+    from helpers_worker import make_repo
+
+    repo = make_repo(tmp_path / "made", {"src/train.py": "print('hi')\n"})
+    task = Task.create(project_name="proj", task_name="made from code", repo=str(repo), script="src/train.py",
+                       working_directory="src", packages=["numpy==1.26.4", "tqdm>=4", "click"],
+                       docker="python:3.11-slim", home=store.home)
+    page.goto(f"{server.base}/#/task/{task.id}/execution")
+    expect(page.locator("table.kv").first).to_contain_text(str(repo))
+    expect(page.locator("table.kv").first).to_contain_text("src/train.py")
+    expect(page.locator("table.packages tbody tr td:nth-child(2)")).to_have_text(["1.26.4", ">=4", "any"])
+    expect(page.locator("table.kv").nth(1)).to_contain_text("python:3.11-slim")
+    shot(page, "task-created-draft.png")

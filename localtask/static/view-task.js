@@ -168,12 +168,13 @@ export class TaskView {
       row("Python", [env.implementation, env.python].filter(Boolean).join(" ")),
       row("Platform", [env.platform, env.machine].filter(Boolean).join(" ")),
       row("Interpreter", env.executable ? h("span", {class: "mono", text: env.executable}) : null),
-      row("Container", env.container)));
+      row("Container", env.container),
+      row("Image", env.image ? h("span", {class: "mono", text: env.image}) : null)));
     body.append(h("h2", null, `Packages (${x.packages.length})`));
     if (x.packages.length) {
       body.append(h("table", {class: "grid packages"},
         h("thead", null, h("tr", null, h("th", {text: "Package"}), h("th", {text: "Version"}), h("th", {text: "Source"}))),
-        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || ""}),
+        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || (p.requirement ? p.requirement.slice(p.name.length).trim() || "any" : "")}),
           h("td", {class: "mono muted", text: p.editable ? `editable ${p.path || p.url || ""}` :
                                               p.vcs ? `${p.vcs} ${p.url}@${p.commit || ""}` : (p.path || p.url || "")}))))));
     } else {
