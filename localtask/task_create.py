@@ -27,20 +27,22 @@ def is_url(repo: str) -> bool:
 
 
 def requirement_entry(line: str) -> dict[str, Any]:
-    """A package entry of a task's environment from a requirement line: ``name``, ``version``
-    (only for an exact ``==`` pin, else None) and the ``requirement`` line itself.
+    """A package entry of a task's environment from a requirement line: ``name`` and ``version``
+    for an exact ``==`` pin (as a recorded package), else ``version`` None and the
+    ``requirement`` line itself.
     Raises CreateError for a line that names no distribution."""
     text = line.strip()
     if text.startswith(("-e ", "--editable ")):
-        path = text.split(None, 1)[1].strip()
-        return {"name": Path(path).name or path, "version": None, "editable": True, "path": path,
-                "requirement": text}
+        path = os.path.abspath(os.path.expanduser(text.split(None, 1)[1].strip()))
+        return {"name": Path(path).name, "version": None, "editable": True, "path": path}
     match = _REQ_NAME.match(text)
     if not match or text.startswith("-"):
         raise CreateError(f"Requirement {line!r} names no package: give lines such as 'numpy', "
                           "'tqdm>=4.0' or 'torch==2.3.1'.")
     pin = _PIN.match(text)
-    return {"name": match.group(1), "version": pin.group(1) if pin else None, "requirement": text}
+    if pin and "[" not in text and ";" not in text:  # an exact pin: the shape of a recorded package
+        return {"name": match.group(1), "version": pin.group(1)}
+    return {"name": match.group(1), "version": None, "requirement": text}
 
 
 def read_requirements(text: str, source: str) -> list[dict[str, Any]]:
@@ -283,9 +285,9 @@ def create_draft(store: Store, *, project_name: str, task_name: str | None, task
     if docker:
         environment["image"] = _check_text("docker image", str(docker), 500)
     if docker_args:
-        environment["image_args"] = str(docker_args)
+        environment["image_arguments"] = str(docker_args)
     if docker_setup:
-        environment["image_setup_script"] = str(docker_setup)
+        environment["image_setup"] = str(docker_setup)
     task_id = new_id()
     name = _check_text("task name", task_name or (module or Path(info["entry_point"]).stem))
     row = {"id": task_id, "project": _check_text("project name", project_name or "default"), "name": name,

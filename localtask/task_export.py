@@ -113,8 +113,8 @@ def export_task(task: Any) -> dict[str, Any]:
         "hyperparams": hyperparams,
         "configuration": configuration,
         "execution": {"queue": row["queue"], "parameters": {}, "artifacts": [], "framework": None},
-        "container": {"image": env.get("image") or "", "arguments": env.get("image_args") or "",
-                      "setup_shell_script": env.get("image_setup_script") or ""},
+        "container": {"image": env.get("image") or "", "arguments": env.get("image_arguments") or "",
+                      "setup_shell_script": env.get("image_setup") or ""},
         "models": {role: [{"name": m["name"], "model": m["model_id"]} for m in models if m["role"] == role]
                    for role in ("input", "output")},
         "runtime": {},
@@ -280,7 +280,7 @@ def _script_and_code(data: dict[str, Any], current: dict[str, Any]) -> tuple[dic
     if pip != (extra.get("pip") or ""):  # edited (or a ClearML export): read its lines
         env["packages"] = read_requirements(pip, "script.requirements.pip")
     container = _section(data, "container")
-    for key, field in (("image", "image"), ("arguments", "image_args"), ("setup_shell_script", "image_setup_script")):
+    for key, field in (("image", "image"), ("arguments", "image_arguments"), ("setup_shell_script", "image_setup")):
         value = _text(container, key, "container")
         if value:
             env[field] = value

@@ -117,7 +117,7 @@ def test_requirements_file_and_docker_are_recorded(tmp_path):
     task = Task.create(project_name="p", task_name="t", repo=str(repo), script=str(repo / "job.py"),
                        requirements_file=str(reqs), docker="python:3.11-slim", home=tmp_path / "h")
     env = task.get_environment()
-    assert env["packages"] == [{"name": "numpy", "version": "1.26.4", "requirement": "numpy==1.26.4"}]
+    assert env["packages"] == [{"name": "numpy", "version": "1.26.4"}]  # an exact pin: as a recorded package
     assert env["image"] == "python:3.11-slim"
     assert task.get_requirements() == ["numpy==1.26.4"]
     assert task.get_script()["entry_point"] == "job.py"  # an absolute path inside the clone

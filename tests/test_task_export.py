@@ -110,7 +110,8 @@ def test_a_clearml_export_imports(tmp_path):
     assert (script["entry_point"], script["working_dir"], script["commit"]) == ("src/train.py", "src", commit)
     assert task.project == "imported" and task.status == "created" and task.get_tags() == ["x"]
     assert task.get_parameters() == {"Args/epochs": 5, "Args/opt": "adam"}
-    assert [p["requirement"] for p in task.get_environment()["packages"]] == ["numpy==1.26.4", "tqdm>=4"]
+    assert task.get_requirements() == ["numpy==1.26.4", "tqdm>=4"]
+    assert task.get_environment()["image_arguments"] == "--ipc=host"
     assert task.get_environment()["image"] == "nvidia/cuda:12.2"
     [conf] = Store.open(home).get_configurations(task.id)
     assert (conf["kind"], conf["value"]) == ("text", "a { b = 1 }")  # HOCON, kept as its text
