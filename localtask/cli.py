@@ -367,7 +367,7 @@ def _print_show(data: dict[str, Any]) -> None:
     click.echo(f"  Packages ({len(packages)}{', edited' if env.get('packages_edited') else ''}):")
     for pkg in packages:
         line = pkg.get("requirement") or (f"{pkg['name']}=={pkg['version']}" if pkg.get("version") else pkg["name"])
-        if pkg.get("editable"):
+        if pkg.get("editable") and not pkg.get("requirement"):
             line += f" (editable: {pkg.get('path') or pkg.get('url', '?')})"
         elif pkg.get("vcs"):
             line += f" ({pkg['vcs']}: {pkg.get('url', '?')}@{pkg.get('commit', '?')})"
@@ -394,6 +394,16 @@ def _print_show(data: dict[str, Any]) -> None:
     for art in out["artifacts"]:
         click.echo(f"    {art['name']} ({art['type']}, {_fmt_size(art['size'])})")
     field("Console log", _fmt_size(out["console_log"]["size"]), 2)
+    for role in ("input", "output"):
+        models = data["models"][role]
+        if models:
+            click.echo(f"{role.capitalize()} models ({len(models)}):")
+        for m in models:
+            bits = [m["framework"], m["file"] or "no weights", _fmt_size(m["size"]) if m["size"] else "",
+                    "tags " + ",".join(m["tags"]) if m["tags"] else "", "published" if m["published"] else "",
+                    "missing from the store" if m["missing"] else ""]
+            label = m["name"] if m["name"] == m["model_name"] else f"{m['name']} = {m['model_name']}"
+            click.echo(f"  {label} {m['id'][:8]} ({', '.join(b for b in bits if b)})")
 
 
 @cli.command()
@@ -594,6 +604,72 @@ def workers(ctx, as_json):
 
 
 # --------------------------------------------------------------------- changing
+# --------------------------------------------------------------------- create (issue 10: clearml-task)
+@cli.command()
+@click.option("--project", default="default", show_default=True, help="Project of the new draft.")
+@click.option("--name", help="Name of the new draft (default: the script's name).")
+@click.option("--repo", help="A local clone or a repository URL (default: the script's own repository).")
+@click.option("--branch", help="Take the tip of this branch (default: the clone's HEAD).")
+@click.option("--commit", help="Take this commit (default: the tip of --branch, or HEAD with its "
+                               "uncommitted changes).")
+@click.option("--script", required=True,
+              help="The entry point: a path inside the repository, or '-m module'.")
+@click.option("--cwd", "working_directory", help="Working directory, relative to the repository root.")
+@click.option("--packages", multiple=True, metavar="REQUIREMENT",
+              help="A requirement line (repeatable), e.g. 'numpy>=1.26'.")
+@click.option("--requirements", "requirements_file", type=click.Path(dir_okay=False),
+              help="A requirements file (default: the repository's requirements.txt).")
+@click.option("--args", "argparse_args", multiple=True, metavar="NAME=VALUE",
+              help="An argparse argument of the script (repeatable), e.g. --args lr=0.01.")
+@click.option("--docker", help="Container image the task is meant to run in (recorded).")
+@click.option("--task-type", default="training", show_default=True, help="ClearML task type.")
+@click.option("--tags", multiple=True, help="A tag of the new draft (repeatable).")
+@click.option("--queue", help="Enqueue the draft on this queue.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new task's id and status as JSON.")
+@click.pass_context
+def create(ctx, project, name, repo, branch, commit, script, working_directory, packages, requirements_file,
+           argparse_args, docker, task_type, tags, queue, as_json):
+    """Make a draft from a repository and a script without running it (as clearml-task).
+
+    The code is pinned to a commit (with the uncommitted changes of a local clone when no
+    --branch or --commit is given); a worker runs it once enqueued.
+    """
+    from .queue import check_queue_name
+    from .task import Task
+
+    if queue is not None:
+        check_queue_name(queue)
+    for pair in argparse_args:
+        if "=" not in pair:
+            raise click.UsageError(f"--args takes NAME=VALUE, not {pair!r}.")
+    task = Task.create(project_name=project, task_name=name, task_type=task_type, repo=repo, branch=branch,
+                       commit=commit, script=script, working_directory=working_directory,
+                       packages=list(packages) or None, requirements_file=requirements_file,
+                       argparse_args=[p.split("=", 1) for p in argparse_args], docker=docker,
+                       home=_home(ctx))
+    try:
+        if tags:
+            task.set_tags(list(tags))
+        if queue is not None:
+            Task.enqueue(task, queue, home=_home(ctx))
+    except BaseException:
+        task.delete(force=True)  # leave nothing half-made behind
+        raise
+    row = task.data
+    if as_json:
+        _print_json({"id": task.id, "status": row["status"], "project": row["project"], "name": row["name"],
+                     "script": row["script"], "queue": row["queue"]})
+        return
+    script_row = row["script"]
+    click.echo(f"Created task {task.id} ({row['status']}): {row['name']!r} in project {row['project']!r}")
+    where = script_row.get("repository") or script_row.get("local_path")
+    commit_text = (script_row.get("commit") or "")[:12]
+    diff = f" + {_fmt_size(script_row['diff_size'])} of uncommitted changes" if script_row.get("diff_size") else ""
+    click.echo(f"Code: {where} {commit_text}{diff}, entry point {script_row.get('entry_point') or script_row.get('module')}")
+    if queue is not None:
+        click.echo(f"Enqueued on queue {queue!r}")
+
+
 @cli.command()
 @click.argument("task_id", metavar="ID")
 @click.option("--name", help="Name of the clone (default: 'Clone of <name>').")

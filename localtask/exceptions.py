@@ -84,3 +84,11 @@ class BundleError(LocaltaskError):
 
 class BundleVersionError(BundleError):
     """The bundle was written by a store with a newer schema than this localtask's."""
+
+
+class CreateError(LocaltaskError):
+    """A draft cannot be made from the given repository, commit, script or requirements."""
+
+
+class TaskDataError(LocaltaskError):
+    """A task dictionary (``export_task`` shape) cannot be imported."""

@@ -379,6 +379,7 @@ class UI:
             "configurations": [{k: c[k] for k in ("name", "kind", "text", "description")}
                                for c in view["configurations"]],
             "artifacts": view["outputs"]["artifacts"],
+            "models": view["models"],
             "console_size": view["outputs"]["console_log"]["size"],
             "scalar_count": view["outputs"]["scalars"],
             "plot_count": view["outputs"]["plots"],

@@ -273,6 +273,8 @@ export class TaskView {
   // ---------------------------------------------------------------- Artifacts
   drawArtifacts(body) {
     const arts = this.d.artifacts;
+    this.drawModels(body);
+    body.append(h("h3", {text: "Artifacts"}));
     if (!arts.length) { body.append(h("p", {class: "muted", text: "No artifacts."})); return; }
     body.append(h("table", {class: "grid artifacts"},
       h("thead", null, h("tr", null, ["Name", "Type", "Size", "SHA-256", "Created", "Metadata"].map(x => h("th", {text: x})))),
@@ -282,6 +284,23 @@ export class TaskView {
         h("td", {text: a.type}), h("td", {class: "num", text: fmtSize(a.size)}),
         h("td", {class: "mono", title: a.sha256, text: a.sha256.slice(0, 12)}), h("td", {text: fmtTime(a.created)}),
         h("td", {class: "mono", text: Object.keys(a.metadata || {}).length ? JSON.stringify(a.metadata) : ""}))))));
+  }
+
+  /** Input and output models (the local registry): name, framework, file, tags, published. */
+  drawModels(body) {
+    const models = this.d.models || {input: [], output: []};
+    for (const [role, title] of [["input", "Input models"], ["output", "Output models"]]) {
+      const rows = models[role] || [];
+      if (!rows.length) continue;
+      body.append(h("h3", {text: title}), h("table", {class: `grid models ${role}-models`},
+        h("thead", null, h("tr", null, ["Name", "Model", "Framework", "File", "Size", "Tags", "Published"].map(x => h("th", {text: x})))),
+        h("tbody", null, rows.map(m => h("tr", {dataset: {model: m.id}},
+          h("td", {text: m.name}),
+          h("td", {class: "mono", title: m.id, text: m.missing ? `${short(m.id)} (missing)` : `${m.model_name} · ${short(m.id)}`}),
+          h("td", {text: m.framework || ""}), h("td", {class: "mono", text: m.file || "—"}),
+          h("td", {class: "num", text: m.size ? fmtSize(m.size) : ""}), h("td", {text: (m.tags || []).join(", ")}),
+          h("td", {text: m.published ? "yes" : "no"}))))));
+    }
   }
 
   // ---------------------------------------------------------------- Console
