@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .folders import make_dirs
-from . import argparse_hook, current_run, params as P
+from . import argparse_hook, current_run, frameworks, params as P
 from ._logging import get_logger
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger, scalars_as_dict
@@ -185,7 +185,12 @@ class Task(ClearMLExtras):
         if argparse_hook.pending is not None and auto_connect_arg_parser:
             values, helps = argparse_hook.pending
             argparse_hook.pending = None
-            task.record_arguments(values, helps)
+            try:
+                task.record_arguments(values, helps)
+            except Exception as exc:  # a parser's odd contents never cost the run
+                argparse_hook.warn(exc)
+        if frameworks.pending:
+            frameworks.flush(task, lambda name: _framework_on(auto_connect_frameworks, name))
         if _framework_on(auto_connect_frameworks, "matplotlib"):
             from . import mpl_capture
 
@@ -901,3 +906,4 @@ class Task(ClearMLExtras):
 
 
 argparse_hook.install()
+frameworks.install()
