@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..task import Task
 
 #: top-level module -> the localtask module that patches it (typer is click underneath).
-HOOKS: dict[str, str] = {}
+HOOKS = {"hydra": "hydra"}
 #: (framework, record(task)) waiting for Task.init.
 pending: list[tuple[str, Callable[["Task"], None]]] = []
 _patched: set[str] = set()
