@@ -92,7 +92,7 @@ def _record(task: "Task", cfg: Any, overrides: list[str]) -> None:
     from omegaconf import OmegaConf
 
     values = dict(_split(o) for o in overrides)
-    task._write_params(SECTION, values, {k: "Hydra override" for k in values})
+    task._write_params(SECTION, values, dict.fromkeys(values, "Hydra override"))
     text = OmegaConf.to_yaml(cfg)
     task.set_configuration_object(CONFIG, config_text=text, description=(
         f"the config Hydra composed ({digest(text)}); edit it to run the whole config as edited"))
