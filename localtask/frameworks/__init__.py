@@ -22,8 +22,8 @@ from .. import current_run
 if TYPE_CHECKING:
     from ..task import Task
 
-#: top-level module -> the localtask module that patches it (typer is click underneath).
-HOOKS = {"hydra": "hydra"}
+#: top-level module -> the localtask module that patches it.
+HOOKS = {"hydra": "hydra", "click": "click", "typer": "typer"}
 #: (framework, record(task)) waiting for Task.init.
 pending: list[tuple[str, Callable[["Task"], None]]] = []
 _patched: set[str] = set()
