@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..task import Task
 
 #: top-level module -> the localtask module that patches it.
-HOOKS = {"hydra": "hydra", "click": "click", "typer": "typer"}
+HOOKS = {"hydra": "hydra", "click": "click", "typer": "typer", "fire": "fire", "jsonargparse": "jsonargparse"}
 #: (framework, record(task)) waiting for Task.init.
 pending: list[tuple[str, Callable[["Task"], None]]] = []
 _patched: set[str] = set()

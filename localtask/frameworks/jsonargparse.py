@@ -1,0 +1,143 @@
+"""jsonargparse: the resolved call and the config files it read.
+
+Every value the parser resolved (command line, config files, defaults) is ``Args/<key>``,
+with jsonargparse's dotted keys (``Args/model.lr``, ``Args/fit.trainer.epochs``); a config file
+given on the command line is the configuration object ``<option>: <path as given>`` (its
+text). Under a worker the command line is parsed as recorded, then a config object edited in
+the draft is read instead of its file, and every ``Args`` value edited in the draft (one that
+differs from what the recorded command line gives) replaces the parsed one.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from typing import Any
+
+from . import record, replaying, stored, stored_section, warn
+
+SECTION = "Args"
+_state = threading.local()
+#: keys of jsonargparse's own bookkeeping, never the app's configuration
+_INTERNAL = ("__path__", "__default_config__")
+#: the copies of edited config files read on a replay -> the path given on the command line
+_copies: dict[str, str] = {}
+
+
+def patch() -> None:
+    import jsonargparse
+
+    cls = jsonargparse.ArgumentParser
+    original = cls.parse_args
+
+    def parse_args(self, args=None, namespace=None, env=None, defaults=True, **kwargs):
+        if getattr(_state, "depth", 0):  # a parse inside a parse: only the outer one counts
+            return original(self, args, namespace, env, defaults, **kwargs)
+        _state.depth = 1
+        try:
+            argv = list(sys.argv[1:] if args is None else args)
+            cfg = original(self, argv, namespace, env, defaults, **kwargs)
+            try:
+                if replaying():
+                    cfg = _replayed(self, argv, cfg, lambda a: original(self, a, namespace, env, defaults,
+                                                                         **kwargs))
+                _record(self, cfg)
+            except Exception as exc:
+                warn("jsonargparse", exc)
+            return cfg
+        finally:
+            _state.depth = 0
+
+    cls.parse_args = parse_args
+
+
+def _config_dests(parser: Any) -> list[str]:
+    from jsonargparse import ActionConfigFile
+
+    return [a.dest for a in parser._actions if isinstance(a, ActionConfigFile)]
+
+
+def _leaves(parser: Any, cfg: Any) -> dict[str, Any]:
+    """``{dotted key: value}`` of the app's values (config-file options left out)."""
+    from ..exceptions import ParameterError
+    from ..params import encode, normalize
+
+    skip = set(_config_dests(parser))
+    out = {}
+    for key, value in cfg.items():
+        if key in skip or any(part in _INTERNAL for part in key.split(".")):
+            continue
+        try:
+            encode(value, key)
+        except ParameterError:
+            value = normalize(value)
+        out[key] = value
+    return out
+
+
+def _config_files(parser: Any, cfg: Any) -> dict[str, str]:
+    """``{"<option>: <path as given>": text}`` of the config files given on the command line."""
+    files = {}
+    for dest in _config_dests(parser):
+        for path in cfg.get(dest) or ():
+            given = getattr(path, "relative", None) or str(path)
+            given = _copies.get(given, given)
+            get_content = getattr(path, "get_content", None)
+            if callable(get_content):
+                files[f"{dest}: {given}"] = get_content()
+    return files
+
+
+def _record(parser: Any, cfg: Any) -> None:
+    from ..argparse_hook import as_text
+
+    values = _leaves(parser, cfg)
+    helps = {a.dest: as_text(a.help) for a in parser._actions if isinstance(a.dest, str)}
+    files = _config_files(parser, cfg)
+
+    def write(task: Any) -> None:
+        task.record_arguments(values, {k: helps.get(k, "") for k in values})
+        for name, text in files.items():
+            task.set_configuration_object(name, config_text=text,
+                                          description="a config file jsonargparse read")
+
+    record("jsonargparse", write)
+
+
+def _replayed(parser: Any, argv: list[str], cfg: Any, parse: Any) -> Any:
+    recorded = _leaves(parser, cfg)
+    edits = {k: v for k, v in stored_section(SECTION).items() if k in recorded and recorded[k] != v}
+    edited_argv = _with_edited_files(argv)
+    if edited_argv != argv:
+        cfg = parse(edited_argv)
+    for key, value in edits.items():
+        cfg[key] = value
+    return cfg
+
+
+def _with_edited_files(argv: list[str]) -> list[str]:
+    """``argv`` with each config file whose stored text was edited replaced by a copy of it."""
+    configs = stored().get("configs", {})
+    out = list(argv)
+    for name, conf in configs.items():
+        dest, sep, given = name.partition(": ")
+        if not sep:
+            continue
+        try:
+            with open(given, encoding="utf-8") as fh:
+                if fh.read() == conf["value"]:
+                    continue
+        except OSError:
+            pass
+        fd, copy = tempfile.mkstemp(prefix="localtask-config-", suffix=os.path.splitext(given)[1])
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(conf["value"])
+        _copies[copy] = given
+        option = "--" + dest.replace("_", "-")
+        for i, arg in enumerate(out):
+            if arg == given and i and out[i - 1] in (option, "--" + dest):
+                out[i] = copy
+            elif arg in (f"{option}={given}", f"--{dest}={given}"):
+                out[i] = f"{arg.partition('=')[0]}={copy}"
+    return out
