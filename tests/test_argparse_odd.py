@@ -135,11 +135,24 @@ def test_any_parser_parses_as_without_localtask_and_its_capture_never_fails(open
     if not known and original[0] not in ("exit", "raised") and original[1]:
         original = ("exit", 2)  # parse_args refuses what parse_known_args leaves over
     assert hooked == original
-    # every stored parameter reads back, and every help text is text
+    # every stored parameter reads back, every help text is text, and what this parse gave is
+    # recorded as it is where it has a stored form, else as text (or JSON holding text)
     assert open_task.get_status() == "in_progress"
+    rows = {}
     for row in open_task._store.get_parameters(open_task.id):
         P.decode(row["value"], row["type"], row["name"])
         assert isinstance(row["description"], str)
+        rows[(row["section"], row["name"])] = row
+    if hooked[0] != "exit" and hooked[0] != "raised":
+        ns = (parser.parse_known_args(argv) if known else (parser.parse_args(argv), []))[0]
+        for name, value in vars(ns).items():
+            row = rows[("Args", name)]
+            try:
+                text, kind = P.encode(value, name)
+            except Exception:
+                assert row["type"] in ("str", "list", "dict"), (name, value, row)
+            else:
+                assert (row["value"], row["type"]) == (text, kind)
     capsys.readouterr()
 
 

@@ -106,3 +106,30 @@ def test_jsonargparse_edits_of_values_and_of_the_config_file_reach_the_rerun(loc
     assert Task.get_task(edited.id).get_parameters()["Args/lr"] == 0.7
     assert Task.get_task(edited.id).get_configuration_objects() == {"config: conf/train.yaml":
                                                                     "lr: 0.7\nepochs: 5\n"}
+
+
+def test_fire_without_a_component_and_a_second_chain_in_one_process(localtask_home, tmp_path):
+    """``fire.Fire()`` reads its caller's names; a second Fire call starts a new chain, and only
+    the chain that ran before Task.init is recorded."""
+    pytest.importorskip("fire")
+    app = make_repo(tmp_path / "src", {"app.py": """\
+import fire
+from localtask import Task
+
+
+def warmup(steps=1):
+    return steps
+
+
+def train(lr=0.1, epochs=2):
+    task = Task.init(project_name="fire", task_name="bare")
+    print("RESULT", lr, epochs)
+    print("TASK_ID=" + task.id)
+
+
+if __name__ == "__main__":
+    fire.Fire(warmup, command=["--steps=5"])
+    fire.Fire(command=["train", "--lr=0.5"])
+"""}) / "app.py"
+    task = Task.get_task(recorded_id(run_script(app, home=localtask_home)))
+    assert task.get_parameters() == {"Args/lr": 0.5, "Args/epochs": 2}

@@ -50,6 +50,12 @@ def record(framework: str, fn: Callable[["Task"], None]) -> None:
         pending.append((framework, fn))
 
 
+def forget(framework: str) -> None:
+    """Drop what ``framework`` left for Task.init: a new run of the app (a second ``main()`` in
+    one process, as in a test) replaces what an earlier one parsed."""
+    pending[:] = [entry for entry in pending if entry[0] != framework]
+
+
 def flush(task: "Task", enabled: Callable[[str], bool]) -> None:
     """Record what the frameworks parsed before Task.init (each switched on in ``enabled``)."""
     waiting = list(pending)

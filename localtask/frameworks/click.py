@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import record, replaying, stored_section
+from . import forget, record, replaying, stored_section
 
 SECTION = "Args"
 
@@ -44,6 +44,8 @@ def patch_core(core: Any, framework: str) -> None:
     def recorded_invoke(self, ctx):
         if _own(self):
             return invoke(self, ctx)
+        if ctx.parent is None:
+            forget(framework)
         try:
             values, helps = _arguments(ctx, self, source)
             if values:

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from .. import argparse_hook
-from . import record, replaying, stored_section, warn
+from . import forget, record, replaying, stored_section, warn
 
 SECTION = "Args"
 _calls = threading.local()
@@ -23,7 +23,12 @@ def patch() -> None:
     import fire.core
     import fire.parser
 
-    make_parse_fn, create_parser = fire.core._MakeParseFn, fire.parser.CreateParser
+    make_parse_fn, create_parser, run = fire.core._MakeParseFn, fire.parser.CreateParser, fire.core._Fire
+
+    def _fire(*args, **kwargs):  # not fire.Fire, which reads its caller's frame
+        _calls.count = 0  # a new call chain: its first call's arguments are unprefixed again
+        forget("fire")
+        return run(*args, **kwargs)
 
     def _make_parse_fn(fn, metadata):
         parse = make_parse_fn(fn, metadata)
@@ -44,6 +49,7 @@ def patch() -> None:
         return parser
 
     fire.core._MakeParseFn = _make_parse_fn
+    fire.core._Fire = _fire
     fire.parser.CreateParser = _create_parser
     argparse_hook.handlers.append(_fires_own)
 
