@@ -41,6 +41,25 @@ def warn(framework: str, exc: BaseException) -> None:
         pass
 
 
+def storable(value: Any, name: str = "") -> Any:
+    """``value`` where it has a stored form, else its JSON-able equivalent (a file object, a
+    custom type: its text), else its text (or its type's name when even ``str()`` fails)."""
+    from ..argparse_hook import as_text
+    from ..params import encode, normalize
+
+    try:
+        encode(value, name)
+        return value
+    except Exception:
+        pass
+    try:
+        value = normalize(value)
+        encode(value, name)
+        return value
+    except Exception:
+        return as_text(value)
+
+
 def record(framework: str, fn: Callable[["Task"], None]) -> None:
     """Record with ``fn(task)`` now if this process has an open task, else at its Task.init."""
     task = current_run.get()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import forget, record, replaying, stored_section
+from . import forget, record, replaying, storable, stored_section
 
 SECTION = "Args"
 
@@ -89,8 +89,6 @@ def _type_name(param: Any) -> str:
 
 def _arguments(ctx: Any, command: Any, source: Any) -> tuple[dict[str, Any], dict[str, str]]:
     from ..argparse_hook import as_text
-    from ..exceptions import ParameterError
-    from ..params import encode, normalize
 
     values, helps = {}, {}
     for param in command.params:
@@ -98,12 +96,8 @@ def _arguments(ctx: Any, command: Any, source: Any) -> tuple[dict[str, Any], dic
             continue
         if ctx.get_parameter_source(param.name) == source.ENVIRONMENT:
             continue
-        value, key = ctx.params[param.name], name_of(ctx, param.name)
-        try:
-            encode(value, key)
-        except ParameterError:
-            value = normalize(value)  # a file object, a custom type: its text
-        values[key] = value
+        key = name_of(ctx, param.name)
+        values[key] = storable(ctx.params[param.name], key)
         opts = [o for o in getattr(param, "opts", ()) if o.startswith("-")]
         kind, label = ("option", opts[0]) if opts else ("argument", param.name)
         type_name = _type_name(param)

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from .. import argparse_hook
-from . import forget, record, replaying, stored_section, warn
+from . import forget, record, replaying, storable, stored_section, warn
 
 SECTION = "Args"
 _calls = threading.local()
@@ -60,8 +60,6 @@ def _fires_own(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> bool:
 
 def _replay_and_record(fn: Any, varargs: list, kwargs: dict) -> tuple[list, dict]:
     from ..argparse_hook import as_text
-    from ..exceptions import ParameterError
-    from ..params import encode, normalize
 
     bound = inspect.signature(fn).bind_partial(*varargs, **kwargs)
     bound.apply_defaults()
@@ -76,11 +74,7 @@ def _replay_and_record(fn: Any, varargs: list, kwargs: dict) -> tuple[list, dict
                 bound.arguments[param] = values[prefix + param]
     recorded, helps = {}, {}
     for param, value in bound.arguments.items():
-        try:
-            encode(value, param)
-        except ParameterError:
-            value = normalize(value)
-        recorded[prefix + param] = value
+        recorded[prefix + param] = storable(value, param)
         helps[prefix + param] = f"argument {param} of {as_text(name)}"
     record("fire", lambda task: task.record_arguments(recorded, helps))
     return list(bound.args), dict(bound.kwargs)

@@ -15,7 +15,7 @@ import tempfile
 import threading
 from typing import Any
 
-from . import record, replaying, stored, stored_section, warn
+from . import record, replaying, storable, stored, stored_section, warn
 
 SECTION = "Args"
 _state = threading.local()
@@ -60,20 +60,9 @@ def _config_dests(parser: Any) -> list[str]:
 
 def _leaves(parser: Any, cfg: Any) -> dict[str, Any]:
     """``{dotted key: value}`` of the app's values (config-file options left out)."""
-    from ..exceptions import ParameterError
-    from ..params import encode, normalize
-
     skip = set(_config_dests(parser))
-    out = {}
-    for key, value in cfg.items():
-        if key in skip or any(part in _INTERNAL for part in key.split(".")):
-            continue
-        try:
-            encode(value, key)
-        except ParameterError:
-            value = normalize(value)
-        out[key] = value
-    return out
+    return {key: storable(value, key) for key, value in cfg.items()
+            if key not in skip and not any(part in _INTERNAL for part in key.split("."))}
 
 
 def _config_files(parser: Any, cfg: Any) -> dict[str, str]:
