@@ -8,7 +8,8 @@ import pytest
 
 from localtask import Store, Task
 
-from helpers_worker import clone_and_enqueue, make_repo, recorded_id, results, run_script, run_to_completion
+from helpers_worker import (clone_and_enqueue, make_repo, recorded_id, results, run_burst_worker, run_script,
+                            run_to_completion)
 
 pytest.importorskip("hydra")
 
@@ -40,6 +41,16 @@ FILES = {
 @pytest.fixture
 def repo(tmp_path):
     return make_repo(tmp_path / "src", FILES)
+
+
+def test_task_init_before_the_hydra_app_runs_records_it_too(localtask_home, repo):
+    app = repo / "first.py"
+    app.write_text(APP.replace('from localtask import Task\n', 'from localtask import Task\n\n'
+                               'TASK = Task.init(project_name="hydra", task_name="first")\n')
+                   .replace('    task = Task.init(project_name="hydra", task_name="app")\n', '    task = TASK\n'))
+    task = Task.get_task(recorded_id(run_script(app, "epochs=4", home=localtask_home)))
+    assert task.get_parameters() == {"Hydra/epochs": "4"}
+    assert "epochs: 4" in task.get_configuration_object("OmegaConf")
 
 
 def test_hydra_records_overrides_and_the_composed_config(localtask_home, repo):
@@ -93,3 +104,16 @@ def test_each_multirun_job_is_a_task_and_a_clone_of_one_reruns_that_job(localtas
     _, log = run_to_completion(localtask_home, clone.id)
     direct = run_script(repo / "app.py", "lr=0.3", home=localtask_home)
     assert len(results(log)) == 1 and results(log) == results(direct.stdout)
+
+
+@pytest.mark.slow
+def test_an_edited_config_that_is_not_yaml_fails_the_rerun_with_a_clear_reason(localtask_home, repo):
+    source = recorded_id(run_script(repo / "app.py", home=localtask_home))
+    clone = Task.clone(source)
+    clone.set_configuration_object("OmegaConf", config_text="lr: [unclosed\n")
+    Task.enqueue(clone, queue_name="default")
+    run_burst_worker(localtask_home)
+    row = Store.open(localtask_home).get_task(clone.id)
+    assert row["status"] == "failed"
+    assert "ParameterError: The configuration object OmegaConf of task" in row["status_reason"]
+    assert "fix its YAML" in row["status_reason"]

@@ -81,9 +81,20 @@ def _edited_config(cfg: Any) -> Any:
     conf = stored().get("configs", {}).get(CONFIG)
     if conf is None or digest(conf["value"]) in (conf["description"] or ""):
         return cfg
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
-    edited = OmegaConf.create(conf["value"])
+    from ..exceptions import ParameterError
+
+    try:
+        edited = OmegaConf.create(conf["value"])
+    except Exception as exc:
+        raise ParameterError(
+            f"The configuration object {CONFIG} of task {replaying()} is not a config OmegaConf can "
+            f"read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); fix its YAML "
+            f"in a new clone (set_configuration_object('{CONFIG}', config_text=...)).") from None
+    if not isinstance(edited, DictConfig):
+        raise ParameterError(f"The configuration object {CONFIG} of task {replaying()} is not a mapping "
+                             "of keys to values; give it YAML such as 'lr: 0.1'.")
     OmegaConf.set_struct(edited, bool(OmegaConf.is_struct(cfg)))
     return edited
 
