@@ -88,6 +88,10 @@ def test_an_edited_whole_config_is_what_the_rerun_app_gets(localtask_home, repo)
     same = clone_and_enqueue(source)
     _, log = run_to_completion(localtask_home, same.id)
     assert "'epochs': 2" in results(log)[0]
+    # ClearML's switch: the stored config is the job's, whatever the overrides say
+    clearml = clone_and_enqueue(source, {"Hydra/lr": "0.9", "Hydra/_allow_omegaconf_edit_": "true"})
+    _, log = run_to_completion(localtask_home, clearml.id)
+    assert "'lr': 0.1" in results(log)[0]
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@ configuration object ``OmegaConf`` (YAML, interpolations kept). Each job of a mu
 task of its own. Replayed under a worker: the stored overrides replace the command line's
 (a multirun job runs as a single run), so Hydra composes the edited config; a config object
 edited in the draft (its text no longer matches the digest in its description) is what the
-job gets instead, as it is.
+job gets instead, as it is (as with ClearML's ``Hydra/_allow_omegaconf_edit_`` set to true,
+which is understood too).
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 SECTION = "Hydra"
 CONFIG = "OmegaConf"
 _DIGEST = "sha256:"
+#: ClearML's switch: true makes the stored config the job's, edited or not; never an override
+ALLOW_EDIT = "_allow_omegaconf_edit_"
 
 
 def patch() -> None:
@@ -54,7 +57,8 @@ def _on_parsed(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> bool:
     if parser.description != "Hydra" or not hasattr(ns, "overrides"):
         return False
     if replaying() and CONFIG in stored().get("configs", {}):
-        ns.overrides = [_override(name, value) for name, value in stored_section(SECTION).items()]
+        ns.overrides = [_override(name, value) for name, value in stored_section(SECTION).items()
+                        if name != ALLOW_EDIT]
         ns.multirun = False
     return True
 
@@ -79,7 +83,8 @@ def digest(text: str) -> str:
 def _edited_config(cfg: Any) -> Any:
     """The job's config, or the stored one where the draft's config object was edited."""
     conf = stored().get("configs", {}).get(CONFIG)
-    if conf is None or digest(conf["value"]) in (conf["description"] or ""):
+    allowed = str(stored_section(SECTION).get(ALLOW_EDIT, "")).strip().lower() in ("true", "1", "yes")
+    if conf is None or (digest(conf["value"]) in (conf["description"] or "") and not allowed):
         return cfg
     from omegaconf import DictConfig, OmegaConf
 
@@ -103,6 +108,8 @@ def _record(task: "Task", cfg: Any, overrides: list[str]) -> None:
     from omegaconf import OmegaConf
 
     values = dict(_split(o) for o in overrides)
+    if ALLOW_EDIT in stored_section(SECTION):  # a replay keeps the switch it was given
+        values[ALLOW_EDIT] = stored_section(SECTION)[ALLOW_EDIT]
     task._write_params(SECTION, values, dict.fromkeys(values, "Hydra override"))
     text = OmegaConf.to_yaml(cfg)
     task.set_configuration_object(CONFIG, config_text=text, description=(
