@@ -82,6 +82,15 @@ def _stored_args() -> dict[str, Any]:
             if r["section"] == "Args"}
 
 
+def _snapshot(values: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    try:
+        return copy.deepcopy(values)
+    except Exception:
+        return dict(values)
+
+
 def _storable_name(name: Any) -> bool:
     from .exceptions import ParameterError
     from .params import check_name
@@ -119,4 +128,4 @@ def _on_parsed(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
     if task is not None:
         task.record_arguments(values, helps)
     else:
-        pending = (values, helps)
+        pending = (_snapshot(values), helps)  # as parsed: a framework may change them before Task.init

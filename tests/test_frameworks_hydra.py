@@ -121,3 +121,13 @@ def test_an_edited_config_that_is_not_yaml_fails_the_rerun_with_a_clear_reason(l
     assert row["status"] == "failed"
     assert "ParameterError: The configuration object OmegaConf of task" in row["status_reason"]
     assert "fix its YAML" in row["status_reason"]
+
+
+def test_with_the_hooks_off_hydras_own_parser_is_recorded_as_plain_args(localtask_home, repo):
+    """The reported failure: Hydra's parser has help objects that are not text (LazyCompletionHelp)."""
+    proc = run_script(repo / "app.py", "lr=0.1", home=localtask_home, LOCALTASK_NO_FRAMEWORKS="1")
+    task = Task.get_task(recorded_id(proc))
+    assert task.get_status() == "completed"
+    assert task.get_parameters()["Args/overrides"] == ["lr=0.1"]
+    helps = {r["name"]: r["description"] for r in task._store.get_parameters(task.id)}
+    assert helps["overrides"].startswith("Any key=value arguments")
