@@ -603,13 +603,18 @@ class Task(ClearMLExtras):
     def set_configuration_object(self, name: str, config_text: str | None = None,
                                  description: str | None = None, config_type: str | None = None,
                                  config_dict: dict | None = None) -> None:
-        """Replace a configuration object (a draft only, unless this process runs the task)."""
+        """Replace a configuration object (a draft only, unless this process runs the task); with
+        no ``description`` it keeps the one it had."""
         if config_dict is not None:
             kind, text = "dict", P.encode(config_dict, name)[0]
         else:
             kind, text = "text", str(config_text or "")
-        self._store.set_configuration(self.id, _check_text("configuration name", name, 255), kind, text,
-                                      description or "", check_edit=not self._can_write_freely())
+        name = _check_text("configuration name", name, 255)
+        if description is None:
+            description = next((c["description"] for c in self._store.get_configurations(self.id)
+                                if c["name"] == name), "")
+        self._store.set_configuration(self.id, name, kind, text, description or "",
+                                      check_edit=not self._can_write_freely())
 
     # ------------------------------------------------------------------ outputs
     def get_logger(self) -> Logger:

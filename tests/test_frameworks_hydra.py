@@ -131,3 +131,15 @@ def test_with_the_hooks_off_hydras_own_parser_is_recorded_as_plain_args(localtas
     assert task.get_parameters()["Args/overrides"] == ["lr=0.1"]
     helps = {r["name"]: r["description"] for r in task._store.get_parameters(task.id)}
     assert helps["overrides"].startswith("Any key=value arguments")
+
+
+@pytest.mark.slow
+def test_a_config_saved_unchanged_leaves_the_edited_overrides_in_charge(localtask_home, repo):
+    """As the page saves a configuration: its text again, no description given."""
+    source = recorded_id(run_script(repo / "app.py", "lr=0.1", home=localtask_home))
+    clone = Task.clone(source)
+    clone.set_configuration_object("OmegaConf", config_text=clone.get_configuration_object("OmegaConf"))
+    clone.update_parameters({"Hydra/lr": "0.4"})
+    Task.enqueue(clone, queue_name="default")
+    _, log = run_to_completion(localtask_home, clone.id)
+    assert "'lr': 0.4" in results(log)[0]
