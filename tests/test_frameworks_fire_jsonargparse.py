@@ -133,3 +133,51 @@ if __name__ == "__main__":
 """}) / "app.py"
     task = Task.get_task(recorded_id(run_script(app, home=localtask_home)))
     assert task.get_parameters() == {"Args/lr": 0.5, "Args/epochs": 2}
+
+
+CLASS_APP = """\
+from jsonargparse import CLI
+from localtask import Task
+
+
+class Trainer:
+    def __init__(self, lr: float = 0.1):
+        self.lr = lr
+
+    def fit(self, epochs: int = 2):
+        task = Task.init(project_name="jap", task_name="class")
+        print("RESULT", self.lr, epochs)
+        print("TASK_ID=" + task.id)
+
+
+if __name__ == "__main__":
+    CLI(Trainer)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_git", [True, False], ids=["git", "no-git"])
+def test_jsonargparse_subcommand_config_file_recorded_and_its_edit_replayed(localtask_home, tmp_path, in_git):
+    """A subcommand's own --config; outside git the file is not in the stored code: its text is."""
+    pytest.importorskip("jsonargparse")
+    files = {"app.py": CLASS_APP, "fit.yaml": "epochs: 6\n"}
+    if in_git:
+        app = make_repo(tmp_path / "src", files) / "app.py"
+    else:
+        for name, body in files.items():
+            (tmp_path / name).write_text(body)
+        app = tmp_path / "app.py"
+    source = Task.get_task(recorded_id(run_script(app, "--lr", "0.3", "fit", "--config", "fit.yaml",
+                                                  home=localtask_home)))
+    assert source.get_parameters() == {"Args/lr": 0.3, "Args/fit.epochs": 6, "Args/subcommand": "fit"}
+    assert source.get_configuration_objects() == {"fit.config: fit.yaml": "epochs: 6\n"}
+
+    same = clone_and_enqueue(source.id, {"Args/lr": "0.5"})
+    _, log = run_to_completion(localtask_home, same.id)
+    assert results(log) == ["0.5 6"]
+    edited = Task.clone(source.id)
+    edited.set_configuration_object("fit.config: fit.yaml", config_text="epochs: 11\n")
+    Task.enqueue(edited, queue_name="default")
+    _, log = run_to_completion(localtask_home, edited.id)
+    direct = run_script(app, "--lr", "0.3", "fit", "--config", "fit.yaml", "--epochs", "11", home=localtask_home)
+    assert results(log) == results(direct.stdout) == ["0.3 11"]

@@ -60,6 +60,14 @@ def storable(value: Any, name: str = "") -> Any:
         return as_text(value)
 
 
+def digest(text: str) -> str:
+    """A short digest of a recorded text, kept in its description: a draft whose text no longer
+    matches it was edited."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def record(framework: str, fn: Callable[["Task"], None]) -> None:
     """Record with ``fn(task)`` now if this process has an open task, else at its Task.init."""
     task = current_run.get()

@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import inspect
 import sys
 from typing import TYPE_CHECKING, Any
 
 from .. import argparse_hook, current_run
-from . import record, pending, replaying, stored, stored_section
+from . import digest, pending, record, replaying, stored, stored_section
 
 if TYPE_CHECKING:
     from ..task import Task
 
 SECTION = "Hydra"
 CONFIG = "OmegaConf"
-_DIGEST = "sha256:"
 #: ClearML's switch: true makes the stored config the job's, edited or not; never an override
 ALLOW_EDIT = "_allow_omegaconf_edit_"
 
@@ -74,10 +72,6 @@ def _override(name: str, value: Any) -> str:
 def _split(override: str) -> tuple[str, str | None]:
     name, sep, value = override.partition("=")
     return (name, value) if sep else (override, None)
-
-
-def digest(text: str) -> str:
-    return _DIGEST + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _edited_config(cfg: Any) -> Any:

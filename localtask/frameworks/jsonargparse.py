@@ -15,7 +15,7 @@ import tempfile
 import threading
 from typing import Any
 
-from . import record, replaying, storable, stored, stored_section, warn
+from . import digest, record, replaying, storable, stored, stored_section, warn
 
 SECTION = "Args"
 _state = threading.local()
@@ -36,12 +36,14 @@ def patch() -> None:
             return original(self, args, namespace, env, defaults, **kwargs)
         _state.depth = 1
         try:
-            argv = list(sys.argv[1:] if args is None else args)
+            argv, blind = list(sys.argv[1:] if args is None else args), False
+            if replaying():  # a config file the code copy lacks (no git): its stored text
+                argv, blind = _with_stored_files(argv, lambda conf, exists: not exists)
             cfg = original(self, argv, namespace, env, defaults, **kwargs)
             try:
                 if replaying():
                     cfg = _replayed(self, argv, cfg, lambda a: original(self, a, namespace, env, defaults,
-                                                                         **kwargs))
+                                                                         **kwargs), blind)
                 _record(self, cfg)
             except Exception as exc:
                 warn("jsonargparse", exc)
@@ -52,10 +54,19 @@ def patch() -> None:
     cls.parse_args = parse_args
 
 
-def _config_dests(parser: Any) -> list[str]:
+def _config_dests(parser: Any, prefix: str = "") -> list[str]:
+    """The keys of the config-file options, a subcommand's (``fit.config``) included."""
     from jsonargparse import ActionConfigFile
 
-    return [a.dest for a in parser._actions if isinstance(a, ActionConfigFile)]
+    dests = []
+    for action in parser._actions:
+        if isinstance(action, ActionConfigFile):
+            dests.append(prefix + action.dest)
+        elif isinstance(getattr(action, "choices", None), dict):  # subcommands: name -> parser
+            for name, sub in action.choices.items():
+                if hasattr(sub, "_actions"):
+                    dests += _config_dests(sub, f"{prefix}{name}.")
+    return dests
 
 
 def _leaves(parser: Any, cfg: Any) -> dict[str, Any]:
@@ -69,7 +80,7 @@ def _config_files(parser: Any, cfg: Any) -> dict[str, str]:
     """``{"<option>: <path as given>": text}`` of the config files given on the command line."""
     files = {}
     for dest in _config_dests(parser):
-        for path in cfg.get(dest) or ():
+        for path in cfg.get(dest) or () if dest in cfg else ():
             given = getattr(path, "relative", None) or str(path)
             given = _copies.get(given, given)
             get_content = getattr(path, "get_content", None)
@@ -88,16 +99,24 @@ def _record(parser: Any, cfg: Any) -> None:
     def write(task: Any) -> None:
         task.record_arguments(values, {k: helps.get(k, "") for k in values})
         for name, text in files.items():
-            task.set_configuration_object(name, config_text=text,
-                                          description="a config file jsonargparse read")
+            task.set_configuration_object(name, config_text=text, description=(
+                f"a config file jsonargparse read ({digest(text)}); edit it to run with the edited text"))
 
     record("jsonargparse", write)
 
 
-def _replayed(parser: Any, argv: list[str], cfg: Any, parse: Any) -> Any:
+def _edited(conf: dict) -> bool:
+    return digest(conf["value"]) not in (conf["description"] or "")
+
+
+def _replayed(parser: Any, argv: list[str], cfg: Any, parse: Any, blind: bool) -> Any:
+    """The parse of the recorded command line ``cfg`` with the draft's edits: its edited config
+    files read instead, then its edited values (those that differ from ``cfg``; none when
+    ``blind``: ``cfg`` already read an edited file, so what differs is not known)."""
     recorded = _leaves(parser, cfg)
-    edits = {k: v for k, v in stored_section(SECTION).items() if k in recorded and recorded[k] != v}
-    edited_argv = _with_edited_files(argv)
+    edits = {} if blind else {k: v for k, v in stored_section(SECTION).items()
+                              if k in recorded and recorded[k] != v}
+    edited_argv, _ = _with_stored_files(argv, lambda conf, exists: exists and _edited(conf))
     if edited_argv != argv:
         cfg = parse(edited_argv)
     for key, value in edits.items():
@@ -105,28 +124,24 @@ def _replayed(parser: Any, argv: list[str], cfg: Any, parse: Any) -> Any:
     return cfg
 
 
-def _with_edited_files(argv: list[str]) -> list[str]:
-    """``argv`` with each config file whose stored text was edited replaced by a copy of it."""
-    configs = stored().get("configs", {})
-    out = list(argv)
-    for name, conf in configs.items():
+def _with_stored_files(argv: list[str], wanted: Any) -> tuple[list[str], bool]:
+    """``argv`` with each config file for which ``wanted(conf, exists)`` replaced by a copy of
+    its stored text; and whether one of them was edited."""
+    out, edited = list(argv), False
+    for name, conf in stored().get("configs", {}).items():
         dest, sep, given = name.partition(": ")
-        if not sep:
+        if not sep or not wanted(conf, os.path.isfile(given)):
             continue
-        try:
-            with open(given, encoding="utf-8") as fh:
-                if fh.read() == conf["value"]:
-                    continue
-        except OSError:
-            pass
+        edited = edited or _edited(conf)
         fd, copy = tempfile.mkstemp(prefix="localtask-config-", suffix=os.path.splitext(given)[1])
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(conf["value"])
         _copies[copy] = given
-        option = "--" + dest.replace("_", "-")
+        own = dest.rpartition(".")[2]  # a subcommand's option is typed after its name
+        options = {"--" + own, "--" + own.replace("_", "-"), "--" + dest}
         for i, arg in enumerate(out):
-            if arg == given and i and out[i - 1] in (option, "--" + dest):
+            if arg == given and i and out[i - 1] in options:
                 out[i] = copy
-            elif arg in (f"{option}={given}", f"--{dest}={given}"):
+            elif arg.partition("=")[0] in options and arg.partition("=")[2] == given:
                 out[i] = f"{arg.partition('=')[0]}={copy}"
-    return out
+    return out, edited
