@@ -22,8 +22,8 @@ from .. import current_run
 if TYPE_CHECKING:
     from ..task import Task
 
-#: top-level module -> the localtask module that patches it.
-HOOKS = {"hydra": "hydra", "click": "click", "typer": "typer", "fire": "fire", "jsonargparse": "jsonargparse"}
+#: the frameworks' top-level modules, each patched by the module of that name here.
+FRAMEWORKS = ("hydra", "click", "typer", "fire", "jsonargparse")
 #: (framework, record(task)) waiting for Task.init.
 pending: list[tuple[str, Callable[["Task"], None]]] = []
 _patched: set[str] = set()
@@ -136,7 +136,7 @@ def _patch(top: str) -> None:
     import importlib
 
     try:
-        importlib.import_module(f"{__name__}.{HOOKS[top]}").patch()
+        importlib.import_module(f"{__name__}.{top}").patch()
     except Exception as exc:  # an unknown version of the framework: run it unpatched
         warn(top, exc)
 
@@ -145,7 +145,7 @@ class _Finder:
     """A ``sys.meta_path`` finder that patches a framework right after its import."""
 
     def find_spec(self, name, path=None, target=None):
-        if name not in HOOKS or name in _patched or getattr(_busy, "on", False):
+        if name not in FRAMEWORKS or name in _patched or getattr(_busy, "on", False):
             return None
         _busy.on = True
         try:
@@ -173,7 +173,7 @@ def install() -> None:
     global _finder
     if os.environ.get("LOCALTASK_NO_FRAMEWORKS", "").strip() not in ("", "0"):
         return
-    for top in HOOKS:
+    for top in FRAMEWORKS:
         if top in sys.modules:
             _patch(top)
     if _finder is None:
