@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..task import Task
 
 #: the frameworks' top-level modules, each patched by the module of that name here.
-FRAMEWORKS = ("hydra", "click", "typer", "fire", "jsonargparse")
+FRAMEWORKS = frozenset(("hydra", "click", "typer", "fire", "jsonargparse"))
 #: (framework, record(task)) waiting for Task.init.
 pending: list[tuple[str, Callable[["Task"], None]]] = []
 _patched: set[str] = set()
