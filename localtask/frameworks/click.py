@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import forget, record, replaying, storable, stored_section
+from . import forget, record, replaying, storable, stored_section, warn
 
 SECTION = "Args"
 
@@ -51,8 +51,6 @@ def patch_core(core: Any, framework: str) -> None:
             if values:
                 record(framework, lambda task: task.record_arguments(values, helps))
         except Exception as exc:
-            from . import warn
-
             warn(framework, exc)
         return invoke(self, ctx)
 
