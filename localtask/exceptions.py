@@ -72,3 +72,15 @@ class QueueError(LocaltaskError):
 
 class RunError(LocaltaskError):
     """A worker could not rebuild or start a task."""
+
+
+class ExecutionEditError(LocaltaskError):
+    """An edit of a draft's execution (code, packages, Python, image) is invalid; nothing changed."""
+
+
+class BundleError(LocaltaskError):
+    """A bundle file cannot be written, or is not a whole, untampered localtask bundle."""
+
+
+class BundleVersionError(BundleError):
+    """The bundle was written by a store with a newer schema than this localtask's."""

@@ -308,7 +308,7 @@ class TaskQueries:
             conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
             for table in ("scalars", "plots", "samples", "single_values"):
                 conn.execute(f"DELETE FROM {table} WHERE task_seq = ?", (row["seq"],))
-            for table in ("parameters", "configurations", "artifacts", "task_models"):
+            for table in ("parameters", "configurations", "artifacts", "task_models", "verdicts"):
                 conn.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
             conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
 

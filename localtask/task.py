@@ -18,6 +18,7 @@ from .logger import Logger, scalars_as_dict
 from .status import TaskStatus
 from .store import Store, resolve_home
 from .task_clearml import ClearMLExtras
+from .task_execution import ExecutionEdits
 
 log = get_logger("localtask.task")
 
@@ -131,7 +132,7 @@ def _report_figure(title: str, series: str, figure: Any, iteration: int) -> None
         task.get_logger().report_matplotlib_figure(title, series, figure, iteration)
 
 
-class Task(ClearMLExtras):
+class Task(ClearMLExtras, ExecutionEdits):
     """A recorded run. Create one with :meth:`Task.init`; find others with :meth:`get_task`."""
 
     TaskTypes = TaskTypes
@@ -228,7 +229,7 @@ class Task(ClearMLExtras):
         if script["kind"] == "files":
             log.warning("localtask: %s is not in a git repository; storing the script and the %d "
                         "local file(s) it imported instead", main_file, len(script.get("files", ())))
-        environment = capture.capture_environment(store.cache_dir)
+        environment = cls._record_forced_requirements(capture.capture_environment(store.cache_dir))
         task_id = new_id()
         row = {
             "id": task_id, "project": project, "name": name, "type": _task_type(task_type),
@@ -774,7 +775,7 @@ class Task(ClearMLExtras):
         environment = None
         if capture.imported_top_levels() != self._modules_at_init:
             try:  # modules imported since Task.init may add packages in use
-                environment = capture.capture_environment(self._store.cache_dir)
+                environment = self._refreshed_environment()
             except Exception as exc:  # the run's result matters more than a package list
                 log.warning("task %s: could not refresh the package list: %s", self.id, exc)
         status, reason = self._outcome()
@@ -888,9 +889,7 @@ class Task(ClearMLExtras):
             return None
         if self._logger is not None:
             self._logger.flush()
-        from . import capture
-
-        self._store.update_task(self.id, environment=capture.capture_environment(self._store.cache_dir))
+        self._store.update_task(self.id, environment=self._refreshed_environment())
         queue_name = queue_name or "default"
         if clone:
             target = Task.clone(self, name=self.name)
@@ -911,6 +910,15 @@ class Task(ClearMLExtras):
             sys.stdout.flush()
             sys.exit(0)
         return target
+
+    def reproduce(self, queue_name: str = "default", wait: bool = True, timeout: float | None = None,
+                  rtol: float = 0.0, atol: float = 0.0) -> dict[str, Any]:
+        """Clone this task as its reproduction, have a worker run it from ``queue_name``, and
+        return the verdict (``localtask reproduce``; pending at once without ``wait``)."""
+        from .reproduction import reproduce
+
+        return reproduce(self.id, queue=queue_name, wait=wait, timeout=timeout, rtol=rtol, atol=atol,
+                         home=self.store_home)
 
     def wait_for_status(self, status: Iterable[str] = ("completed", "stopped", "failed", "published"),
                         check_interval_sec: float = 0.2, timeout: float | None = None) -> str:

@@ -86,6 +86,16 @@ def _relatives(store, row: dict) -> tuple[dict | None, list[dict]]:
     return {"id": row["parent"], **parent}, kids
 
 
+def _reproduction(store, task_id: str) -> dict[str, Any] | None:
+    from .exceptions import LocaltaskError
+    from .reproduction import verdict_of
+
+    try:
+        return verdict_of(store, task_id)  # judged now if it ended while no one was looking
+    except LocaltaskError:  # a read-only or busy store: show what is stored
+        return store.get_verdict(task_id)
+
+
 def task_view(store, task_id: str, *, diff_limit: int | None = None) -> dict[str, Any]:
     """Everything recorded for ``task_id`` (a full id) as plain data.
 
@@ -109,6 +119,8 @@ def task_view(store, task_id: str, *, diff_limit: int | None = None) -> dict[str
         "parent_task": parent,
         "children": children,
         "allowed": allowed_actions(task_id, row["status"]),
+        "reproduction": _reproduction(store, task_id),
+        "reproductions": store.reproductions_of(task_id),
         "outputs": {
             "scalars": store.count_scalars(task_id),
             "plots": store.count_plots(task_id),

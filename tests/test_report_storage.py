@@ -134,7 +134,7 @@ def test_a_schema_1_store_is_migrated_with_its_tasks(localtask_home, tmp_path):
     task.close()
     Store.open(localtask_home).close()
     conn = sqlite3.connect(localtask_home / DB_NAME)
-    for table in ("plots", "samples", "single_values", "models", "task_models"):
+    for table in ("plots", "samples", "single_values", "models", "task_models", "verdicts"):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute("ALTER TABLE tasks DROP COLUMN archived")
     conn.execute("ALTER TABLE tasks DROP COLUMN run_end")

@@ -530,3 +530,52 @@ def test_a_new_tab_at_the_printed_folder_gets_in_by_the_cookie_and_one_at_the_ro
     root = page.context.new_page()
     root.goto(server.base + "/")
     expect(root.locator("#view")).to_contain_text("needs the access token")
+
+
+def test_a_reproduction_shows_its_verdict_per_aspect_in_the_info_tab(page, store, server):
+    from localtask.reproduction import reproduce
+
+    mark = reproduce(store.ids["run1"], queue="repro-ui", home=store.home)
+    worker = Worker(home=store.home, queues=["repro-ui"], burst=True, poll_interval=0.2)
+    thread = threading.Thread(target=worker.run, name="burst-worker", daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    verdict = store.get_verdict(mark["task_id"])["verdict"]
+    assert verdict in ("identical", "differ")
+    page.goto(f"{server.base}/#/task/{mark['task_id']}/info")
+    heading = page.locator("h2", has_text="Reproduction of")
+    expect(heading).to_contain_text(store.ids["run1"][:8])
+    expect(heading.locator(".verdict")).to_have_text(verdict)
+    table = page.locator("table.verdict-table")
+    expect(table.locator("tr")).to_have_count(11)
+    expect(table.locator("tr", has_text="scalars").locator(".verdict")).to_have_text(
+        {a["aspect"]: a["verdict"] for a in store.get_verdict(mark["task_id"])["details"]["aspects"]}["scalars"])
+    shot(page, "task-reproduction-verdict.png")
+    page.goto(f"{server.base}/#/task/{store.ids['run1']}/info")
+    expect(page.locator("table.reproductions")).to_contain_text(mark["task_id"][:8])
+
+
+def test_edit_a_drafts_execution_in_its_tab(page, store, server):
+    draft = Task.clone(store.ids["run1"], home=store.home)
+    page.goto(f"{server.base}/#/task/{draft.id}/execution")
+    page.locator("input[name='python']").fill("3.12")
+    page.locator("input[name='image']").fill("python:3.12-slim")
+    page.locator("textarea[name='packages']").fill("numpy==1.26.4\ntqdm>=4")
+    page.locator("button[data-role='save-execution']").click()
+    expect(page.locator("#notice")).to_have_text("Saved: packages, python, image")
+    env = draft.get_environment()
+    assert env["python"] == "3.12" and env["image"] == "python:3.12-slim"
+    assert [p["name"] for p in env["packages"]] == ["numpy", "tqdm"]
+    expect(page.locator("input[name='image']")).to_have_value("python:3.12-slim")
+
+    # A commit the repository does not have: the page says so and nothing is saved.
+    page.locator("input[name='commit']").fill("0" * 40)
+    page.locator("button[data-role='save-execution']").click()
+    expect(page.locator("#errors")).to_contain_text("does not exist in the repository")
+    assert draft.get_script()["commit"] != "0" * 40
+
+    # A completed task's execution is read-only.
+    page.goto(f"{server.base}/#/task/{store.ids['run1']}/execution")
+    expect(page.locator(".readonly-note")).to_contain_text("Read-only")
+    expect(page.locator("button[data-role='save-execution']")).to_have_count(0)
