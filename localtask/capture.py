@@ -288,7 +288,7 @@ def diff_files(diff: bytes) -> list[str]:
 
 # --------------------------------------------------------------------- environment
 def _site_key() -> str:
-    parts = []
+    parts = [f"v{INDEX_FORMAT}"]
     # sys.path[0] is the script's own folder: it changes with every script and every file
     # written next to it, and holds no installed distributions worth a cache miss.
     for entry in sys.path[1:]:
@@ -296,20 +296,39 @@ def _site_key() -> str:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
             parts.append(entry)
+    from .packages import pip_config_files
+
+    for conf in pip_config_files():  # the index options are cached with the distributions
+        try:
+            parts.append(f"{conf}:{os.stat(conf).st_mtime_ns}")
+        except OSError:
+            parts.append(f"{conf}:-")
     return sys.executable + "|" + "|".join(parts)
 
 
+#: the layout of the cached index; bumped when it changes, so an older cache is never read
+INDEX_FORMAT = 2
+
+
 def _dist_index() -> dict[str, Any]:
-    """Every installed distribution: name, version, install source, top-level modules."""
+    """Every installed distribution: name, version, install source, top-level modules; their
+    requirement graph (:func:`localtask.packages.requirements_of`) and pip's config files."""
     from importlib import metadata
+
+    from . import packages as P
 
     dists: dict[str, dict[str, Any]] = {}
     modules: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    graph: dict[str, dict[str, list[list[Any]]]] = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if not name or name in dists:
-            continue
-        entry: dict[str, Any] = {"name": name, "version": dist.version}
+        meta = dist.metadata  # parsed on each access: read it once
+        name = meta["Name"]
+        if not name or P.normal(name) in names:
+            continue  # the first on sys.path is the one imported, as in importlib
+        names[P.normal(name)] = name
+        graph[P.normal(name)] = P.requirements_of(dist, meta)
+        entry: dict[str, Any] = {"name": name, "version": meta["Version"]}
         direct = dist.read_text("direct_url.json")
         if direct:
             try:
@@ -344,7 +363,9 @@ def _dist_index() -> dict[str, Any]:
         tops.add(name.lower().replace("-", "_"))
         for top in tops:
             modules.setdefault(top, []).append(name)
-    return {"dists": dists, "modules": modules}
+    return {"dists": dists, "modules": modules, "names": names,
+            "graph": graph,
+            "pip_files": P.read_pip_files(P.pip_config_files())}
 
 
 _INDEX_MEMO: dict[str, dict[str, Any]] = {}
@@ -380,24 +401,48 @@ def imported_top_levels() -> frozenset[str]:
     return frozenset(name.partition(".")[0] for name in list(sys.modules))
 
 
-def packages_in_use(cache_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Distributions whose top-level modules this process has imported, with exact versions."""
-    index = dist_index(cache_dir)
-    imported = imported_top_levels()
+def packages_in_use(cache_dir: Path | None = None, index: dict[str, Any] | None = None,
+                    imported: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Distributions whose top-level modules this process has imported, and everything they
+    require (their installed requirement closure), with exact versions. A package in the list
+    only because others need it carries ``required_by`` (the names of those)."""
+    from .packages import closure
+
+    imported = imported_top_levels() if imported is None else imported
+    index = index or dist_index(cache_dir)
     names = set()
     for top in imported:
         for name in index["modules"].get(top, ()):
             names.add(name)
-    return [index["dists"][n] for n in sorted(names, key=str.lower)]
+    by_normal = index["names"]
+    roots = {n: index["dists"][n] for n in names}
+    needed = closure(index["graph"], [key for key, n in by_normal.items() if n in roots])
+    out = []
+    for key, parents in needed.items():
+        name = by_normal[key]
+        entry = index["dists"][name]
+        if name not in roots:
+            entry = {**entry, "required_by": sorted((by_normal[p] for p in parents), key=str.lower)}
+        out.append(entry)
+    return sorted(out, key=lambda e: e["name"].lower())
 
 
 def capture_environment(cache_dir: Path | None = None) -> dict[str, Any]:
-    """Python version and implementation, platform, and the packages in use."""
-    return {
+    """Python version and implementation, platform, the packages in use with their whole
+    requirement closure, and the package-index options (``index``) when any is set."""
+    from .packages import index_options
+
+    imported = imported_top_levels()  # before the index: building it imports packaging
+    index = dist_index(cache_dir)
+    env = {
         "python": "%d.%d.%d" % sys.version_info[:3],
         "implementation": sys.implementation.name,
         "platform": sys.platform,
         "machine": os.uname().machine,
         "executable": sys.executable,
-        "packages": packages_in_use(cache_dir),
+        "packages": packages_in_use(index=index, imported=imported),
     }
+    options = index_options(index.get("pip_files") or [])
+    if options:
+        env["index"] = options
+    return env

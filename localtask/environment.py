@@ -54,10 +54,14 @@ LINKED = ("localtask", "filelock", "platformdirs")
 
 def requirements(packages: list[dict[str, Any]]) -> list[str]:
     """pip arguments installing the recorded packages (editable/local ones from their path),
-    except the linked ones (:data:`LINKED`)."""
+    except the linked ones (:data:`LINKED`) and what only they need (the worker's localtask
+    brings its own)."""
+    from .packages import provided_by
+
+    provided = provided_by(packages, LINKED)
     lines = []
     for pkg in packages:
-        if _normal(pkg["name"]) in LINKED:
+        if _normal(pkg["name"]) in LINKED or _normal(pkg["name"]) in provided:
             continue
         if pkg.get("editable") and pkg.get("path"):
             lines += ["-e", pkg["path"]]
