@@ -120,11 +120,26 @@ def _finish(proc: subprocess.Popen, what: str, check: bool = True) -> tuple[int,
     return proc.returncode, out
 
 
-def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
+def _excluded_pathspecs(top: Path, exclude: list[Path]) -> list[str]:
+    """``:(exclude,literal)`` pathspecs for the folders of ``exclude`` inside the repository at ``top``."""
+    specs = []
+    real_top = top.resolve()
+    for folder in exclude:
+        try:
+            rel = Path(folder).resolve().relative_to(real_top)
+        except (ValueError, OSError):
+            continue
+        if rel.parts:  # (a store that is the repository's top itself cannot be told apart)
+            specs.append(f":(exclude,literal){rel.as_posix()}")
+    return specs
+
+
+def capture_git(start: Path, exclude: list[Path] | None = None) -> tuple[dict[str, Any], bytes] | None:
     """Git facts of the repository holding ``start``, and the uncommitted diff; None outside git.
 
     The diff covers staged, unstaged and untracked-not-ignored files, binary-safe, and is built
     through a temporary index (``GIT_INDEX_FILE``) so the user's own index is never touched.
+    Folders in ``exclude`` (the store, when it lives inside the repository) are never part of it.
     Independent git calls run concurrently: this sits on Task.init's start-up path.
     """
     start_dir = start if start.is_dir() else start.parent
@@ -136,6 +151,7 @@ def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
     top, git_dir = Path(top_s), Path(git_dir_s)
     index_path = Path(index_s) if os.path.isabs(index_s) else start_dir / index_s
     branch = _read_branch(git_dir)
+    skip = _excluded_pathspecs(top, exclude or [])
     tmp_index = str(git_dir / f"localtask-index-{os.getpid()}-{os.urandom(4).hex()}")
     try:
         try:
@@ -147,13 +163,13 @@ def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
         env = git_env({"GIT_INDEX_FILE": tmp_index})
         head_p = _spawn(["rev-parse", "--verify", "-q", "HEAD^{commit}"], top)
         conf_p = _spawn(["config", "--get-regexp", r"^(remote\..*\.url|branch\..*\.remote)$"], top)
-        add_p = _spawn(["add", "-A", "--", "."], top, env)
+        add_p = _spawn(["add", "-A", "--", ".", *skip], top, env)
         code, out = _finish(head_p, "rev-parse", check=False)
         commit = out.decode().strip() if code == 0 else None
         _finish(add_p, "add")
         diff_p = _spawn(["diff", "--cached", "--binary", "--no-color", "--no-ext-diff", "--no-textconv",
-                         "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", commit or EMPTY_TREE],
-                        top, env)
+                         "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", commit or EMPTY_TREE,
+                         *(["--", ".", *skip] if skip else [])], top, env)
         conf = _finish(conf_p, "config", check=False)[1].decode(errors="replace")
         diff = _finish(diff_p, "diff")[1]
     finally:
@@ -190,9 +206,11 @@ def _main_module() -> tuple[Path | None, str | None]:
     return (Path(path).absolute() if path else None), module
 
 
-def local_modules(folder: Path) -> dict[str, bytes]:
-    """Source files of modules imported so far from ``folder`` (and its sub-packages)."""
+def local_modules(folder: Path, exclude: list[Path] | None = None) -> dict[str, bytes]:
+    """Source files of modules imported so far from ``folder`` (and its sub-packages), none
+    from the folders of ``exclude``."""
     files: dict[str, bytes] = {}
+    skip = [Path(p).absolute() for p in exclude or ()]
     for mod in list(sys.modules.values()):
         path = getattr(mod, "__file__", None)
         if not path or not path.endswith(".py"):
@@ -200,6 +218,8 @@ def local_modules(folder: Path) -> dict[str, bytes]:
         try:
             rel = Path(path).absolute().relative_to(folder)
         except ValueError:
+            continue
+        if any(Path(path).absolute().is_relative_to(s) for s in skip):
             continue
         if any(part in ("site-packages", "dist-packages") or part.startswith(".") for part in rel.parts):
             continue
@@ -220,12 +240,14 @@ def snapshot(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def capture_script(argv: list[str] | None = None, cwd: Path | None = None) -> tuple[dict[str, Any], bytes | None]:
+def capture_script(argv: list[str] | None = None, cwd: Path | None = None,
+                   exclude: list[Path] | None = None) -> tuple[dict[str, Any], bytes | None]:
     """``(script_info, code_bytes)`` for the running program.
 
     In git: repository, branch, commit, entry point and working directory relative to the
     repository root, argv, and the diff as code. Outside git: the entry script and the local
-    modules it imported, zipped, as code.
+    modules it imported, zipped, as code. Nothing under the folders of ``exclude`` (the store)
+    is ever part of the code.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     cwd = (cwd or Path.cwd()).absolute()
@@ -234,7 +256,7 @@ def capture_script(argv: list[str] | None = None, cwd: Path | None = None) -> tu
     if entry is None:
         info.update(kind="none", entry_point=None, working_dir=str(cwd))
         return info, None
-    result = capture_git(entry)
+    result = capture_git(entry, exclude)
     if result is not None:
         git_info, diff = result
         # git gives the real path of the top; the script may have been reached through a
@@ -258,7 +280,7 @@ def capture_script(argv: list[str] | None = None, cwd: Path | None = None) -> tu
                              "recorded, and a worker does not check them out\n")
         return info, diff
     root = cwd if module else entry.parent
-    files = local_modules(root)
+    files = local_modules(root, exclude)
     try:
         rel_entry = entry.relative_to(root).as_posix()
         files.setdefault(rel_entry, entry.read_bytes())
