@@ -23,29 +23,6 @@ def _normal(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def check_current(environment: dict[str, Any], say: Say, cache_dir: Path | None = None) -> int:
-    """Warn (through ``say``) about each recorded package whose installed version differs and
-    about a Python minor-version mismatch. Returns the number of warnings."""
-    from .capture import dist_index
-
-    # The cached index answers for every package at once; per-package metadata lookups cost
-    # about a millisecond each, on every task start.
-    installed_versions = {_normal(d["name"]): d["version"] for d in dist_index(cache_dir)["dists"].values()}
-    warnings = 0
-    recorded = environment.get("python") or ""
-    here = platform.python_version()
-    if recorded and recorded.split(".")[:2] != here.split(".")[:2]:
-        say(f"localtask: WARNING: the task was recorded with Python {recorded}; running with {here}")
-        warnings += 1
-    for pkg in environment.get("packages") or []:
-        installed = installed_versions.get(_normal(pkg["name"]))
-        if installed != pkg.get("version"):
-            say(f"localtask: WARNING: package {pkg['name']} was {pkg.get('version')} when recorded; "
-                f"{'not installed' if installed is None else installed} here")
-            warnings += 1
-    return warnings
-
-
 #: the worker's own packages that the task's process needs to talk to the store. They are linked
 #: into every venv instead of installed: the child must speak the worker's store schema, and an
 #: air-gapped lab has no index to install localtask from.

@@ -43,15 +43,27 @@ class Environment:
         """The command that runs the task's script in its working copy."""
         return runner.command(python, script, workdir)
 
+    def inventory(self, store: Store, python: str) -> dict[str, Any]:
+        """What ``python`` has installed (:mod:`localtask.drift`), to compare with the record."""
+        from . import drift
+
+        if python == sys.executable:
+            return drift.inventory_here(store.cache_dir)
+        return drift.inventory_of(python)
+
+    def provided(self, store: Store) -> dict[str, str]:
+        """``{normal name: version}`` of the packages this strategy supplies itself, not from
+        the record (none here)."""
+        return {}
+
 
 class CurrentEnvironment(Environment):
-    """The worker's own interpreter; warns about recorded packages that differ here."""
+    """The worker's own interpreter (the worker reports how it differs from the record)."""
 
     name = "current"
 
     def prepare(self, store: Store, task_row: dict[str, Any], say: Say) -> str:
-        """This interpreter, after warning about package and Python differences."""
-        env_mod.check_current(task_row["environment"], say, store.cache_dir)
+        """This interpreter."""
         return sys.executable
 
 
@@ -63,6 +75,14 @@ class VenvEnvironment(Environment):
     def prepare(self, store: Store, task_row: dict[str, Any], say: Say) -> str:
         """The python of the cached venv for the task's packages, built when missing."""
         return env_mod.ensure_venv(store, task_row["environment"], say, self.wheels)
+
+    def provided(self, store: Store) -> dict[str, str]:
+        """The worker's own packages linked into every venv, at the worker's versions."""
+        from .capture import dist_index
+        from .packages import normal
+
+        versions = {normal(d["name"]): d["version"] for d in dist_index(store.cache_dir)["dists"].values()}
+        return {name: versions.get(name, "") for name in env_mod.LINKED}
 
 
 #: the strategies ``Worker(env=...)`` accepts, by name

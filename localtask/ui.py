@@ -396,6 +396,8 @@ class UI:
             "environment": {k: env.get(k) for k in ("python", "implementation", "platform", "machine",
                                                     "executable", "container")},
             "packages": env.get("packages") or [],
+            "index": env.get("index"),
+            "drift": env.get("drift"),  # the verdict of the worker that last ran it (localtask.drift)
         }
 
     def console(self, request, body) -> dict:
