@@ -62,6 +62,7 @@ STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "charts.js": "text/javascript; charset=utf-8",
     "view-plots.js": "text/javascript; charset=utf-8",
+    "view-drift.js": "text/javascript; charset=utf-8",
     "dom.js": "text/javascript; charset=utf-8",
     "api.js": "text/javascript; charset=utf-8",
     "dialogs.js": "text/javascript; charset=utf-8",

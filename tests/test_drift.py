@@ -305,3 +305,19 @@ def test_env_venv_built_from_the_wheel_folder_honours_the_pin(tmp_path, wheels, 
     assert verdict["differs"] is False and verdict["env"] == "venv"
     assert verdict["counts"]["provided"] >= 3 and verdict["counts"]["same"] == 2, verdict
     print(f"\nvenv built and ran in {time.monotonic() - began:.1f} s")
+
+
+def test_the_pages_execution_endpoint_carries_the_verdict(localtask_store):
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from localtask import ui
+
+    store = localtask_store
+    verdict = drift.compare(RECORDED, HERE)
+    store.insert_task({"id": "d" * 32, "project": "p", "name": "d", "status": "completed", "script": {},
+                       "environment": {**RECORDED, "drift": verdict}})
+    with TestClient(ui.create_app(store.home, "t" * 32), base_url="http://127.0.0.1:8080") as client:
+        res = client.get(f"/api/tasks/{'d' * 32}/execution", headers={"X-Localtask-Token": "t" * 32})
+    assert res.status_code == 200, res.text
+    assert res.json()["drift"] == verdict
