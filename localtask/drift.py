@@ -74,10 +74,11 @@ def inventory_here(cache_dir: Path | None = None) -> dict[str, Any]:
             "modules": index["modules"]}
 
 
-def _venv_key(python: Path) -> tuple[Path, str] | None:
-    """The cache file and key of a venv's inventory: its site folders' modification times."""
+def _venv_key(python: Path, cache_dir: Path | None) -> tuple[Path, str] | None:
+    """The cache file and key of the inventory of a venv the store built (under ``cache_dir``):
+    its site folders' modification times. None for any other interpreter."""
     root = python.parent.parent
-    if not (root / "pyvenv.cfg").is_file():
+    if cache_dir is None or not root.is_relative_to(cache_dir) or not (root / "pyvenv.cfg").is_file():
         return None
     parts = [str(python)]
     for site in sorted(root.glob("lib*/python*/site-packages")):
@@ -88,10 +89,11 @@ def _venv_key(python: Path) -> tuple[Path, str] | None:
     return root / ".localtask-inventory.json", "|".join(parts)
 
 
-def inventory_of(python: str) -> dict[str, Any]:
-    """The inventory of the interpreter ``python`` (one process; kept in a venv's folder until
-    its site-packages change). Raises RunError when it cannot be read."""
-    cached = _venv_key(Path(python))
+def inventory_of(python: str, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The inventory of the interpreter ``python`` (one process; for a venv under the store's
+    ``cache_dir``, kept in its folder until its site-packages change). Raises RunError when it
+    cannot be read."""
+    cached = _venv_key(Path(python), cache_dir)
     if cached:
         try:
             data = json.loads(cached[0].read_text())

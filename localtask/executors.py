@@ -49,7 +49,7 @@ class Environment:
 
         if python == sys.executable:
             return drift.inventory_here(store.cache_dir)
-        return drift.inventory_of(python)
+        return drift.inventory_of(python, store.cache_dir)
 
     def provided(self, store: Store) -> dict[str, str]:
         """``{normal name: version}`` of the packages this strategy supplies itself, not from

@@ -92,8 +92,11 @@ def pip_config_files() -> list[Path]:
     files = [Path(d) / "pip" / "pip.conf" for d in
              (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep) if d]
     files.append(Path("/etc/pip.conf"))
-    if not (env_file and os.path.exists(env_file)):  # pip skips the user's files then
-        home = Path.home()
+    try:
+        home: Path | None = Path.home()
+    except (RuntimeError, KeyError):  # no HOME and no password entry: no user files
+        home = None
+    if home is not None and not (env_file and os.path.exists(env_file)):  # pip skips them then
         files.append(home / ".pip" / "pip.conf")
         files.append(Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "pip" / "pip.conf")
     files.append(Path(sys.prefix) / "pip.conf")

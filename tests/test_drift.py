@@ -304,6 +304,7 @@ def test_env_venv_built_from_the_wheel_folder_honours_the_pin(tmp_path, wheels, 
     verdict = row["environment"]["drift"]
     assert verdict["differs"] is False and verdict["env"] == "venv"
     assert verdict["counts"]["provided"] >= 3 and verdict["counts"]["same"] == 2, verdict
+    assert len(list((store.cache_dir / "venvs").glob("*/.localtask-inventory.json"))) == 1  # for the next run
     print(f"\nvenv built and ran in {time.monotonic() - began:.1f} s")
 
 
