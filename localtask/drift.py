@@ -15,10 +15,10 @@ the task's environment under ``drift`` (:data:`KEY`).
 """
 from __future__ import annotations
 
-import ast
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,29 +126,52 @@ def recorded_inventory(environment: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------- what the code imports
-def _imports_of(tree: ast.AST) -> tuple[set[str], set[tuple[int, str]]]:
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
+_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]*(\([^)]*\)|[^\n#;]+)", re.M)
+
+
+def _names(text: str) -> list[str]:
+    """``a.b as c, d`` -> ``['a.b', 'd']``."""
+    out = []
+    for part in text.strip("()\\ \t").replace("\n", ",").split(","):
+        name = part.strip().split(" ")[0].strip("()\\ \t")
+        if name and name != "*" and all(p.isidentifier() for p in name.split(".")):
+            out.append(name)
+    return out
+
+
+def _imports_of(source: str) -> tuple[set[str], set[tuple[int, str]]]:
+    """The absolute and relative (level, dotted) imports of a module's source. Read with a
+    pattern, not ast: this runs between a claim and the task's start, over every local module,
+    and a parse of a large package costs a second; a line in a string can only add a name."""
     absolute, relative = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            absolute.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                relative.update((node.level, f"{node.module or ''}.{a.name}".strip(".")) for a in node.names)
-            elif node.module:
-                absolute.add(node.module)
-                absolute.update(f"{node.module}.{a.name}" for a in node.names)
+    for match in _IMPORT.finditer(source):
+        absolute.update(_names(match.group(1)))
+    for match in _FROM.finditer(source):
+        level, module, names = len(match.group(1)), match.group(2), _names(match.group(3))
+        if level:  # the module itself, and each name as a possible submodule of it
+            if module:
+                relative.add((level, module))
+            relative.update((level, f"{module}.{n}".strip(".")) for n in names)
+        elif module:
+            absolute.add(module)
+            absolute.update(f"{module}.{n}" for n in names)
     return absolute, relative
 
 
-def _local_file(root: Path, dotted: str) -> Path | None:
-    path = root.joinpath(*dotted.split("."))
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+def _local_file(root: Path, dotted: str, memo: dict | None = None) -> Path | None:
+    """The file of module ``dotted`` under ``root`` (``a/b.py`` or ``a/b/__init__.py``), or None."""
+    key = (root, dotted)
+    if memo is not None and key in memo:
+        return memo[key]
+    base = os.path.join(root, *dotted.split("."))
+    found = next((Path(c) for c in (base + ".py", os.path.join(base, "__init__.py")) if os.path.isfile(c)), None)
+    if memo is not None:
+        memo[key] = found
+    return found
 
 
-def code_imports(workdir: Path, script: dict[str, Any], limit: int = 500) -> set[str]:
+def code_imports(workdir: Path, script: dict[str, Any], limit: int = 200) -> set[str]:
     """Top-level names of the modules the task's code imports that are not its own files: read
     (never run) from the entry point and the local modules it imports, up to ``limit`` files."""
     run_dir = workdir / (script.get("working_dir") or ".")
@@ -161,6 +184,7 @@ def code_imports(workdir: Path, script: dict[str, Any], limit: int = 500) -> set
     else:
         return set()
     found: set[str] = set()
+    memo: dict = {}
     todo, seen = [start] if start and start.is_file() else [], set()
     while todo and len(seen) < limit:
         path = todo.pop()
@@ -168,21 +192,20 @@ def code_imports(workdir: Path, script: dict[str, Any], limit: int = 500) -> set
             continue
         seen.add(path)
         try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
-        except (SyntaxError, ValueError, OSError):
+            absolute, relative = _imports_of(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
             continue
-        absolute, relative = _imports_of(tree)
         for dotted in absolute:
-            local = next((f for f in (_local_file(r, dotted) for r in roots) if f), None)
+            local = next((f for f in (_local_file(r, dotted, memo) for r in roots) if f), None)
             if local is not None:
                 todo.append(local)
-            elif not any(_local_file(r, dotted.split(".")[0]) for r in roots):
+            elif not any(_local_file(r, dotted.split(".")[0], memo) for r in roots):
                 found.add(dotted.split(".")[0])
         for level, dotted in relative:
             base = path.parent
             for _ in range(level - 1):
                 base = base.parent
-            local = _local_file(base, dotted) if dotted else None
+            local = _local_file(base, dotted, memo) if dotted else None
             if local is not None:
                 todo.append(local)
     return found
