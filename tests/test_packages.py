@@ -98,7 +98,8 @@ print("TASK_ID=" + Task.init(project_name="deps", task_name="closure").id)
 
 def recorded_packages(tmp_path: Path, home: Path, site: Path, **env: str) -> dict[str, dict]:
     script = write_script(tmp_path / "job" / "job.py", SCRIPT)
-    proc = run_script(script, home=home, env={"PYTHONPATH": str(site), **env})
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    proc = run_script(script, home=home, env={"PYTHONPATH": path, **env})
     task = Task.get_task(task_id_of(proc), home=home)
     return {p["name"]: p for p in task.get_environment()["packages"]}, task.get_environment()
 
