@@ -134,18 +134,27 @@ def read_pip_files(files: Iterable[Path]) -> list[tuple[str, dict[str, str]]]:
             if parser.has_section(section):
                 values.update(dict(parser.items(section)))
         keys = {key for key, _, _ in _OPTIONS.values()}
-        values = {k: v for k, v in values.items() if k in keys}
+        # cleaned here: this answer is cached in the store's cache folder
+        values = {k: " ".join(_clean(item) for item in v.split()) for k, v in values.items() if k in keys}
         if values:
             out.append((str(path), values))
     return out
 
 
-def _value(option: str, text: str) -> Any:
+def _clean(item: str) -> str:
+    """A URL without its user, password or token; a token can also ride in a query string, so
+    the query and fragment go too. A path stays as it is."""
     from .capture import strip_credentials
 
+    if "://" not in item:
+        return item
+    return strip_credentials(item).split("?", 1)[0].split("#", 1)[0]
+
+
+def _value(option: str, text: str) -> Any:
     if option == "no_index":
         return text.strip().lower() in ("1", "true", "yes", "on")
-    items = [strip_credentials(item) for item in text.replace(",", " ").split()]
+    items = [_clean(item) for item in text.replace(",", " ").split()]
     return items[0] if option == "index_url" and items else items
 
 

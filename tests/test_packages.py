@@ -136,7 +136,8 @@ def test_index_options_from_pip_config_and_variables_without_credentials(tmp_pat
                     "  https://bob:tok@other.example.invalid/simple\n"
                     "[install]\nfind-links = /srv/wheels\n")
     _, env = recorded_packages(tmp_path, home, site, PIP_CONFIG_FILE=str(conf),
-                               PIP_FIND_LINKS="/opt/lab-wheels /opt/more", UV_INDEX_URL="https://x:y@uv.invalid/s")
+                               PIP_FIND_LINKS="/opt/lab-wheels /opt/more",
+                               UV_INDEX_URL="https://uv.invalid/s?token=qwerty")
     assert env["index"]["pip"] == {
         "index_url": "https://pypi.example.invalid/simple",
         "extra_index_urls": ["https://mirror.example.invalid/simple", "https://other.example.invalid/simple"],
@@ -144,7 +145,9 @@ def test_index_options_from_pip_config_and_variables_without_credentials(tmp_pat
         "sources": [str(conf), "PIP_FIND_LINKS"],
     }
     assert env["index"]["uv"] == {"index_url": "https://uv.invalid/s", "sources": ["UV_INDEX_URL"]}
-    assert "s3cret" not in json.dumps(env) and "tok@" not in json.dumps(env)
+    for path in [*home.rglob("*.json"), home / "localtask.db"]:  # the cached index too
+        text = path.read_bytes()
+        assert b"s3cret" not in text and b"tok@" not in text and b"qwerty" not in text, path
 
 
 def test_no_index_options_when_nothing_is_set(tmp_path, home, site):
