@@ -54,6 +54,23 @@ def _stored_args() -> dict[str, Any]:
             if r["section"] == "Args"}
 
 
+def _from_text(parser: argparse.ArgumentParser, name: str, stored: Any, parsed: Any) -> Any:
+    """A stored value that is text where the parser gave another type (a draft made by
+    Task.create, ``--new`` on the command line) read as the command line would be: through the
+    argument's ``type``, else as the parsed value's type. Left as text when it does not parse."""
+    if not isinstance(stored, str) or isinstance(parsed, str):
+        return stored
+    from .params import parse_text, type_name
+
+    action = next((a for a in parser._actions if a.dest == name), None)
+    try:
+        if action is not None and callable(action.type) and action.nargs in (None, "?"):
+            return parser._get_value(action, stored)
+        return parse_text(stored, type_name(parsed), name)
+    except (argparse.ArgumentError, TypeError, ValueError):
+        return stored
+
+
 def _on_parsed(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
     global pending
     helps = {a.dest: (a.help or "") for a in parser._actions
@@ -69,6 +86,7 @@ def _on_parsed(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
             values[name] = normalize(value)
     for name, value in _stored_args().items():
         if name in values:
+            value = _from_text(parser, name, value, values[name])
             setattr(ns, name, value)
             values[name] = value
     task = current_run.get()

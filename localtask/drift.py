@@ -238,6 +238,19 @@ def _platform_state(recorded: dict[str, Any], running: dict[str, Any]) -> dict[s
     return {"recorded": rec, "running": run, "state": state}
 
 
+def _meets(pkg: dict[str, Any], version: str) -> bool:
+    """Whether an installed ``version`` is what the package entry asks for: its exact version,
+    or, for an edited draft's requirement line (``numpy>=1.26``), a version that satisfies it."""
+    if pkg.get("requirement"):
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        try:
+            return Requirement(pkg["requirement"]).specifier.contains(version, prereleases=True)
+        except InvalidRequirement:
+            return False
+    return pkg.get("version") in (None, version)
+
+
 def compare(recorded: dict[str, Any], running: dict[str, Any], imports: Iterable[str] = (),
             provided: dict[str, str] | None = None) -> dict[str, Any]:
     """The verdict of running a task recorded with the environment ``recorded`` in the
@@ -257,11 +270,13 @@ def compare(recorded: dict[str, Any], running: dict[str, Any], imports: Iterable
             state = "provided"
         else:
             version = here[1] if here else None
-            wanted = pkg.get("version")
-            state = "missing" if here is None else "same" if wanted in (None, version) else "other_version"
+            state = "missing" if here is None else "same" if _meets(pkg, version) else "other_version"
         counts[state] += 1
         if state != "same":
-            rows.append({"name": pkg["name"], "recorded": pkg.get("version"), "running": version, "state": state})
+            row = {"name": pkg["name"], "recorded": pkg.get("version"), "running": version, "state": state}
+            if pkg.get("requirement"):  # an edited draft's requirement line instead of a version
+                row["requirement"] = pkg["requirement"]
+            rows.append(row)
     recorded_names = {normal(p["name"]) for p in packages}
     extras: dict[str, str] = {}
     for top in sorted(set(imports)):
@@ -301,7 +316,9 @@ def warnings(verdict: dict[str, Any], prefix: str = "localtask: WARNING: ") -> l
     if plat.get("state") == "other":
         lines.append(f"{prefix}the task was recorded on {plat['recorded']}; running on {plat['running']}")
     for row in verdict.get("packages") or []:
-        if row["state"] in ("other_version", "missing"):
+        if row["state"] in ("other_version", "missing") and row.get("requirement"):
+            lines.append(f"{prefix}package {row['requirement']} is wanted; {row['running'] or 'not installed'} here")
+        elif row["state"] in ("other_version", "missing"):
             lines.append(f"{prefix}package {row['name']} was {row['recorded']} when recorded; "
                          f"{row['running'] or 'not installed'} here")
         elif row["state"] == "extra":

@@ -60,6 +60,14 @@ def test_compare_each_package_python_and_platform():
                                       "1 imported but not recorded (Python 3.11.7 -> 3.11.9)")
 
 
+def test_an_edited_drafts_requirement_is_met_by_any_version_it_allows():
+    recorded = {**RECORDED, "packages": [{"name": "numpy", "requirement": "numpy>=1.26"},
+                                         {"name": "tiny-pkg", "requirement": "tiny-pkg<2"}]}
+    verdict = drift.compare(recorded, HERE)
+    assert states(verdict) == {"tiny-pkg": (None, "2.0", "other_version")}
+    assert drift.warnings(verdict) == ["localtask: WARNING: package tiny-pkg<2 is wanted; 2.0 here"]
+
+
 def test_what_the_worker_links_is_provided_not_drift():
     """In a venv the worker links its own localtask: it and what only it needs are 'provided'."""
     recorded = {**RECORDED, "packages": [p for p in RECORDED["packages"] if p["name"] != "gone"]}
