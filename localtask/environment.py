@@ -76,7 +76,7 @@ def _run(cmd: list[str], say: Say, env: dict | None = None) -> None:
     tail: list[str] = []
     errors: list[str] = []  # pip's own "ERROR: ..." lines say why; its closing lines only say "see above"
     for line in proc.stdout:
-        say(line.rstrip("\n"))
+        say("localtask:   " + line.rstrip("\n"))  # the build's lines, told apart from the task's
         tail = (tail + [line.rstrip("\n")])[-10:]
         if line.strip().startswith("ERROR:"):
             errors = (errors + [line.strip()])[-5:]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .folders import make_dirs
-from . import argparse_hook, current_run, params as P
+from . import argparse_hook, current_run, frameworks, params as P
 from ._logging import get_logger
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger, scalars_as_dict
@@ -186,7 +186,12 @@ class Task(ClearMLExtras, ExecutionEdits):
         if argparse_hook.pending is not None and auto_connect_arg_parser:
             values, helps = argparse_hook.pending
             argparse_hook.pending = None
-            task.record_arguments(values, helps)
+            try:
+                task.record_arguments(values, helps)
+            except Exception as exc:  # a parser's odd contents never cost the run
+                argparse_hook.warn(exc)
+        if frameworks.pending:
+            frameworks.flush(task, lambda name: _framework_on(auto_connect_frameworks, name))
         if _framework_on(auto_connect_frameworks, "matplotlib"):
             from . import mpl_capture
 
@@ -599,13 +604,18 @@ class Task(ClearMLExtras, ExecutionEdits):
     def set_configuration_object(self, name: str, config_text: str | None = None,
                                  description: str | None = None, config_type: str | None = None,
                                  config_dict: dict | None = None) -> None:
-        """Replace a configuration object (a draft only, unless this process runs the task)."""
+        """Replace a configuration object (a draft only, unless this process runs the task); with
+        no ``description`` it keeps the one it had."""
         if config_dict is not None:
             kind, text = "dict", P.encode(config_dict, name)[0]
         else:
             kind, text = "text", str(config_text or "")
-        self._store.set_configuration(self.id, _check_text("configuration name", name, 255), kind, text,
-                                      description or "", check_edit=not self._can_write_freely())
+        name = _check_text("configuration name", name, 255)
+        if description is None:
+            description = next((c["description"] for c in self._store.get_configurations(self.id)
+                                if c["name"] == name), "")
+        self._store.set_configuration(self.id, name, kind, text, description or "",
+                                      check_edit=not self._can_write_freely())
 
     # ------------------------------------------------------------------ outputs
     def get_logger(self) -> Logger:
@@ -927,3 +937,4 @@ class Task(ClearMLExtras, ExecutionEdits):
 
 
 argparse_hook.install()
+frameworks.install()
