@@ -142,9 +142,11 @@ def _environment(ra: dict, rb: dict) -> Aspect:
     pa, pb = (({p["name"].lower(): p.get("version") for p in e.get("packages", [])}) for e in (ea, eb))
     _by_key(out, pa, pb, lambda x, y: DIFFER if x != y else IDENTICAL, lambda k, x, y: f"{k}: {x} -> {y}",
             label=lambda k, v: f"{k} {v}")
-    drift = eb.get("drift")
-    if isinstance(drift, dict) and drift.get("verdict") not in (None, "same", IDENTICAL):
-        out.note(DIFFER, f"the run's environment drifted from its record: {drift.get('verdict')}")
+    drift = eb.get("drift")  # the worker's check of what ran against what was recorded (drift.py)
+    if isinstance(drift, dict) and drift.get("differs"):
+        from .drift import summary
+
+        out.note(DIFFER, f"the run's environment {summary(drift)}")
     return out
 
 
