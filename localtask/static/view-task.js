@@ -176,7 +176,7 @@ export class TaskView {
       body.append(h("table", {class: "grid packages"},
         h("thead", null, h("tr", null, h("th", {text: "Package"}), h("th", {text: "Version"}), h("th", {text: "Source"}),
                            h("th", {text: "Required by"}))),
-        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || p.requirement || ""}),
+        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || (p.requirement ? p.requirement.slice(p.name.length).trim() || "any" : "")}),
           h("td", {class: "mono muted", text: p.editable ? `editable ${p.path || p.url || ""}` :
                                               p.vcs ? `${p.vcs} ${p.url}@${p.commit || ""}` : (p.path || p.url || "")}),
           h("td", {class: "muted", text: (p.required_by || []).join(", ") || "imported"}))))));
