@@ -1010,6 +1010,11 @@ def edit(ctx, task_id, repo, branch, commit, entry_point, working_dir, argv, dif
     store = _store(ctx)
     full_id = store.resolve_id(task_id)
     changed = edit_execution(store, full_id, change, say=lambda text: click.echo(text, err=True))
+    args = [f"{r['section']}/{r['name']}" for r in store.get_parameters(full_id) if r["section"] == "Args"]
+    if argv_list is not None and args:
+        click.echo(f"Note: the draft's {', '.join(args[:5])}{', ...' if len(args) > 5 else ''} are handed to "
+                   "the script's argparse over its argv on the run (as ClearML does); change them with "
+                   f"'localtask params {_short(full_id)} --set Args/NAME=VALUE'.", err=True)
     if as_json:
         _print_json({"id": full_id, "changed": changed})
     elif changed:

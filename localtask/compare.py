@@ -186,15 +186,15 @@ def _scalars(rows_a: list[dict], rows_b: list[dict], *, rtol: float, atol: float
         if a == b:
             continue
         worst = IDENTICAL
-        first = None
+        first: dict[str, int] = {}  # verdict -> the first iteration with it
         for it in sorted(a.keys() | b.keys()):
             verdict = _value_verdict(a.get(it), b.get(it), rtol, atol, missing=it not in a or it not in b)
-            if verdict != IDENTICAL and first is None:
-                first = it
+            first.setdefault(verdict, it)
             if _RANK[verdict] > _RANK[worst]:
                 worst = verdict
         if worst == IDENTICAL:
             continue
+        first = first[worst]  # beyond the tolerance: the first point beyond it, not the first inexact one
         out.note(worst, f"{name}: {'within tolerance' if worst == CLOSE else 'differs'} from iteration "
                         f"{first} ({_num(a.get(first))} -> {_num(b.get(first))})")
     return out
