@@ -25,6 +25,9 @@ GIT_CONFIG_OVERRIDES = (
 )
 
 
+#: folders a framework writes each run's outputs into (Hydra's ``outputs/``): never recorded as code
+RUN_OUTPUT_FOLDERS: list[Path] = []
+
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE")}
@@ -122,16 +125,19 @@ def _finish(proc: subprocess.Popen, what: str, check: bool = True) -> tuple[int,
 
 def _excluded_pathspecs(top: Path, exclude: list[Path]) -> list[str]:
     """``:(exclude,literal)`` pathspecs for the folders of ``exclude`` inside the repository at ``top``."""
-    specs = []
+    rels = []
     real_top = top.resolve()
     for folder in exclude:
         try:
             rel = Path(folder).resolve().relative_to(real_top)
         except (ValueError, OSError):
             continue
-        if rel.parts:  # (a store that is the repository's top itself cannot be told apart)
-            specs.append(f":(exclude,literal){rel.as_posix()}")
-    return specs
+        if rel.parts and rel.as_posix() not in rels:  # (a store that is the top itself cannot be told apart)
+            rels.append(rel.as_posix())
+    if rels:  # git add refuses a pathspec, even an excluding one, that names an ignored path
+        ignored = git(["check-ignore", "--", *rels], top, check=False).stdout.decode().splitlines()
+        rels = [r for r in rels if r not in ignored]
+    return [f":(exclude,literal){r}" for r in rels]
 
 
 def capture_git(start: Path, exclude: list[Path] | None = None) -> tuple[dict[str, Any], bytes] | None:

@@ -42,3 +42,15 @@ def test_a_store_already_committed_by_mistake_stays_out_of_the_diff(tmp_path):
     (repo / "train.py").write_text(script.read_text() + "# changed\n")
     task = Task.get_task(task_id_of(run_script(script, home=home, cwd=repo)), home=home)
     assert task.get_script()["diff_files"] == ["train.py"]  # the database changed too: not recorded
+
+
+def test_a_store_inside_the_repository_that_git_ignores_records_as_before(tmp_path):
+    repo = init_repo(tmp_path / "repo", {".gitignore": ".localtask/\n"})
+    script = write_script(repo / "train.py", INIT_SCRIPT)
+    git("add", "train.py", cwd=repo)
+    git("commit", "-q", "-m", "script", cwd=repo)
+    home = repo / ".localtask"
+    run_script(script, home=home, cwd=repo)
+    (repo / "notes.txt").write_text("untracked\n")
+    task = Task.get_task(task_id_of(run_script(script, home=home, cwd=repo)), home=home)
+    assert task.get_script()["diff_files"] == ["notes.txt"]
