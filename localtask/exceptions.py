@@ -72,3 +72,7 @@ class QueueError(LocaltaskError):
 
 class RunError(LocaltaskError):
     """A worker could not rebuild or start a task."""
+
+
+class SlurmError(LocaltaskError):
+    """A Slurm command (sbatch, squeue, scancel) is missing or refused what was asked."""

@@ -90,6 +90,45 @@ class WorkerQueries:
                              (limit,))
         return handled
 
+    def beat_tasks(self, task_ids: list[str]) -> list[str]:
+        """Record that these running tasks are alive (from the process running them, not a
+        worker); returns those whose abort was requested."""
+        if not task_ids:
+            return []
+        marks = ", ".join("?" for _ in task_ids)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE tasks SET last_update = ? WHERE id IN ({marks}) "
+                         "AND status = 'in_progress'", (_now(), *task_ids))
+            return [r["id"] for r in conn.execute(
+                f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
+
+    def run_statuses(self, task_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        """``{task_id: (status, worker)}`` of those of ``task_ids`` that exist."""
+        if not task_ids:
+            return {}
+        marks = ", ".join("?" for _ in task_ids)
+        return {r["id"]: (r["status"], r["worker"]) for r in self.rows(
+            f"SELECT id, status, worker FROM tasks WHERE id IN ({marks})", task_ids)}
+
+    def end_lost_run(self, task_id: str, worker: str, reason: str, *, requeue: bool = False) -> bool:
+        """Fail (or re-queue) a run of ``worker`` that died without recording its end, with
+        ``reason``. Does nothing, and returns False, if the task is no longer that run."""
+        now = _now()
+        with self.transaction() as conn:
+            row = conn.execute("SELECT queue FROM tasks WHERE id = ? AND status = 'in_progress' "
+                               "AND worker = ?", (task_id, worker)).fetchone()
+            if row is None:
+                return False
+            if requeue:
+                conn.execute("UPDATE tasks SET status = 'queued', worker = NULL, status_reason = ?, "
+                             "last_update = ? WHERE id = ?", (f"re-queued: {reason}", now, task_id))
+                conn.execute("INSERT OR IGNORE INTO queue_entries(queue, task_id, priority, enqueued) "
+                             "VALUES (?, ?, 1, ?)", (row["queue"] or "default", task_id, now))
+            else:
+                conn.execute("UPDATE tasks SET status = 'failed', status_reason = ?, completed = ?, "
+                             "last_update = ? WHERE id = ?", (reason, now, now, task_id))
+        return True
+
     def abort_requested(self, task_ids: list[str]) -> list[str]:
         """Those of ``task_ids`` whose abort was requested."""
         marks = ", ".join("?" for _ in task_ids)

@@ -1,0 +1,188 @@
+"""The Slurm executor: a worker that hands each task it claims to Slurm as a job.
+
+It claims tasks from the store as a local worker does, and submits each as a job running
+``localtask run-task ID`` (:mod:`localtask.slurm_job`) on a compute node against the shared
+store, with the worker's resources under the task's own ``Slurm/`` parameters (so a clone
+can ask for more). Up to ``max_jobs`` jobs at a time. An abort scancels the job; a job that
+ends without its task recording an end (time limit, preemption, node failure, scancel by
+someone else) ends the task failed with Slurm's reason, or re-queued with ``requeue_lost``.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import params as P, slurm
+from .exceptions import LocaltaskError, SlurmError
+from .status import TaskStatus
+from .worker import Run, Worker, _ConsoleLog
+
+log = logging.getLogger("localtask.slurm_worker")
+
+JOB_PREFIX = "localtask-"
+OUTPUT_TAIL_BYTES = 2000
+
+
+@dataclass
+class JobRun(Run):
+    """A task this worker handed to Slurm."""
+
+    job_id: str = ""
+    submitted: float = 0.0
+    cancel_sent: bool = False
+    output: Path | None = None
+
+
+class SlurmWorker(Worker):
+    """A worker whose slots are Slurm jobs (``max_jobs`` at a time).
+
+    ``resources``: what every job asks for (:class:`localtask.slurm.Resources`), under each
+    task's ``Slurm/`` parameters. ``slurm_poll``: seconds between two looks at squeue for jobs
+    that ended without their task recording it. Other arguments as :class:`Worker`.
+    """
+
+    def __init__(self, home=None, queues=("default",), max_jobs: int = 16,
+                 resources: slurm.Resources | None = None, slurm_poll: float = 5.0, **kwargs):
+        if max_jobs < 1:
+            raise LocaltaskError(f"max_jobs must be at least 1 (got {max_jobs}).")
+        super().__init__(home=home, queues=queues, slots=max_jobs, **kwargs)
+        self.resources = resources or slurm.Resources()
+        self.slurm_poll = float(slurm_poll)
+        self._last_poll = 0.0
+
+    # ------------------------------------------------------------------ one iteration
+    def work_once(self) -> int:
+        """Notice ended jobs, then heartbeat, aborts and claims as :meth:`Worker.work_once`."""
+        self._reap()
+        return super().work_once()
+
+    def _reap(self) -> None:
+        """Free the slots of tasks that ended; end those whose job died without saying so."""
+        runs = [r for r in self.running.values() if isinstance(r, JobRun)]
+        if not runs:
+            return
+        statuses = self.store.run_statuses([r.task_id for r in runs])
+        for run in runs:
+            status, worker = statuses.get(run.task_id, (None, None))
+            if status != TaskStatus.in_progress.value or worker != self.name:
+                self._done(run, status or "deleted")
+        now = time.monotonic()
+        if now - self._last_poll < self.slurm_poll:
+            return
+        self._last_poll = now
+        runs = [r for r in self.running.values() if isinstance(r, JobRun)]
+        try:
+            jobs = slurm.states(r.job_id for r in runs)
+        except SlurmError as exc:  # slurmctld briefly away: the jobs are not lost for that
+            log.warning("worker %s: %s", self.name, exc)
+            return
+        for run in runs:
+            job = jobs.get(run.job_id)
+            if job is None or job.ended:
+                self._job_ended(run, job)
+
+    def _job_ended(self, run: JobRun, job: slurm.JobState | None) -> None:
+        """The job is gone: record the task's end unless its run-task did."""
+        verdict = job.describe() if job else f"Slurm no longer knows job {run.job_id}"
+        status, worker = self.store.run_statuses([run.task_id]).get(run.task_id, (None, None))
+        if status != TaskStatus.in_progress.value or worker != self.name:
+            self._done(run, status or "deleted")
+            return
+        console = _ConsoleLog(run.task_id, self.store.console_path(run.task_id))
+        tail = self._output_tail(run)
+        if tail:
+            console.say(f"localtask: the end of Slurm's output for job {run.job_id}:\n{tail}")
+        if run.abort_reason:
+            console.say(f"localtask: task {run.task_id} stopped: {run.abort_reason}")
+            self.store.finish_task(run.task_id, self.name, TaskStatus.stopped, run.abort_reason)
+            outcome = TaskStatus.stopped.value
+        else:
+            requeue = self.requeue_lost
+            console.say(f"localtask: {verdict}; " + ("re-queued" if requeue else "task failed"))
+            self.store.end_lost_run(run.task_id, self.name, verdict, requeue=requeue)
+            outcome = "re-queued" if requeue else TaskStatus.failed.value
+        console.close()
+        self._done(run, outcome, verdict if not run.abort_reason else run.abort_reason)
+
+    @staticmethod
+    def _output_tail(run: JobRun) -> str:
+        try:
+            with open(run.output, "rb") as out:  # type: ignore[arg-type]
+                out.seek(0, 2)
+                out.seek(max(0, out.tell() - OUTPUT_TAIL_BYTES))
+                return out.read().decode("utf-8", "replace").strip()
+        except (OSError, TypeError):
+            return ""
+
+    def _done(self, run: JobRun, outcome: str, reason: str = "") -> None:
+        log.info("task %s: %s after %.1f s (Slurm job %s)%s", run.task_id, outcome,
+                 time.monotonic() - run.submitted, run.job_id, f": {reason}" if reason else "")
+        with self._lock:
+            self.running.pop(run.task_id, None)
+
+    # ------------------------------------------------------------------ submitting
+    def job_command(self, task_id: str) -> list[str]:
+        """The command a job runs: this interpreter's ``localtask run-task`` on the store."""
+        cmd = [sys.executable, "-m", "localtask", "--home", str(self.store.home), "run-task", task_id,
+               "--worker", self.name, "--env", self.env, "--grace", str(self.grace)]
+        return cmd + (["--wheels", self.wheels] if self.wheels else [])
+
+    def task_resources(self, task_id: str) -> slurm.Resources:
+        """The worker's resources under those the task asks for in its ``Slurm/`` section."""
+        own = {r["name"]: P.decode(r["value"], r["type"]) for r in self.store.get_parameters(task_id)
+               if r["section"] == slurm.SECTION}
+        return slurm.Resources.from_parameters(own).over(self.resources)
+
+    def _start(self, row: dict) -> None:
+        task_id = row["id"]
+        run = JobRun(task_id, submitted=time.monotonic())
+        run.output = self.store.task_dir(task_id, create=True) / "slurm-%j.out"
+        console = _ConsoleLog(task_id, self.store.console_path(task_id))
+        try:
+            resources = self.task_resources(task_id)
+            run.job_id = slurm.submit(self.job_command(task_id), resources, name=JOB_PREFIX + task_id,
+                                      output=str(run.output), chdir=str(self.store.home))
+        except LocaltaskError as exc:
+            console.say(f"localtask: worker {self.name} could not submit task {task_id}: {exc}")
+            console.close()
+            self.store.finish_task(task_id, self.name, TaskStatus.failed, str(exc))
+            log.warning("task %s %r: failed: %s", task_id, row.get("name"), exc)
+            return
+        run.output = run.output.with_name(f"slurm-{run.job_id}.out")
+        options = " ".join(resources.sbatch_options())
+        console.say(f"localtask: worker {self.name} submitted task {task_id} as Slurm job {run.job_id}"
+                    + (f" ({options})" if options else ""))
+        console.close()
+        with self._lock:
+            self.running[task_id] = run
+        log.info("task %s %r: submitted as Slurm job %s%s", task_id, row.get("name"), run.job_id,
+                 f" ({options})" if options else "")
+
+    # ------------------------------------------------------------------ abort
+    def _abort(self, run: Run, reason: str) -> None:
+        if run.abort_reason is None:
+            run.abort_reason = reason
+        if isinstance(run, JobRun) and not run.cancel_sent:
+            run.cancel_sent = True
+            try:
+                slurm.cancel(run.job_id)
+            except SlurmError as exc:
+                log.warning("task %s: %s", run.task_id, exc)
+            self._last_poll = 0.0  # look at the job again at once
+
+    def _escalate(self) -> None:
+        """Slurm sends SIGKILL itself, KillWait after scancel's SIGTERM."""
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            runs = [r for r in self.running.values() if isinstance(r, JobRun)]
+        for run in runs:
+            self._abort(run, "worker shut down")
+            if self.store.finish_task(run.task_id, self.name, TaskStatus.stopped, run.abort_reason):
+                log.info("task %s: stopped (Slurm job %s cancelled)", run.task_id, run.job_id)
+        with self._lock:
+            self.running.clear()
+        super()._shutdown()
