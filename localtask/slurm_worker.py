@@ -53,6 +53,27 @@ class SlurmWorker(Worker):
         self.slurm_poll = float(slurm_poll)
         self._last_poll = 0.0
 
+    def _sweep_earlier_life(self) -> None:
+        """Take back the jobs a previous life of this worker (same name) left in Slurm; the
+        tasks without a live job end as a local worker's do."""
+        mine = self.store.tasks_of_worker(self.name)
+        try:
+            jobs = slurm.jobs_named(JOB_PREFIX + task_id for task_id in mine)
+        except SlurmError as exc:
+            log.warning("worker %s: cannot look for the jobs of its earlier life: %s", self.name, exc)
+            jobs = {}
+        for task_id in mine:
+            job_id = jobs.get(JOB_PREFIX + task_id)
+            if job_id is not None:
+                run = JobRun(task_id, job_id=job_id, submitted=time.monotonic(),
+                             output=self.store.task_dir(task_id) / f"slurm-{job_id}.out")
+                self.running[task_id] = run
+                log.info("task %s: Slurm job %s of this worker's earlier life taken back", task_id, job_id)
+            elif self.store.end_lost_run(task_id, self.name, f"worker {self.name} restarted",
+                                         requeue=self.requeue_lost):
+                log.warning("task %s: %s, worker %s restarted and its job is gone", task_id,
+                            "re-queued" if self.requeue_lost else "failed", self.name)
+
     # ------------------------------------------------------------------ one iteration
     def work_once(self) -> int:
         """Notice ended jobs, then heartbeat, aborts and claims as :meth:`Worker.work_once`."""

@@ -102,6 +102,11 @@ class WorkerQueries:
             return [r["id"] for r in conn.execute(
                 f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
 
+    def tasks_of_worker(self, name: str) -> list[str]:
+        """The ids of the tasks in progress under worker ``name``."""
+        return [r["id"] for r in self.rows(
+            "SELECT id FROM tasks WHERE status = 'in_progress' AND worker = ?", (name,))]
+
     def run_statuses(self, task_ids: list[str]) -> dict[str, tuple[str, str | None]]:
         """``{task_id: (status, worker)}`` of those of ``task_ids`` that exist."""
         if not task_ids:

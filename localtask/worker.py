@@ -141,14 +141,17 @@ class Worker:
                 f"(pid {existing['pid']}); choose another --name.")
         self.store.register_worker(self.name, self.host, os.getpid(), self.queues, self.slots)
         self._registered = True
-        # Tasks still carrying our name belong to an earlier life of this worker: they are not
-        # running any more.
-        for task_id, _ in self.store.sweep_lost(0, requeue=self.requeue_lost, only_worker=self.name):
-            log.warning("task %s: failed, worker %s restarted", task_id, self.name)
+        self._sweep_earlier_life()
         self.sweep()
         swept = leftovers.sweep(self.store)
         if swept.count:
             log.warning("worker %s: removed leftovers of killed runs: %s", self.name, swept.summary())
+
+    def _sweep_earlier_life(self) -> None:
+        # Tasks still carrying our name belong to an earlier life of this worker: they are not
+        # running any more.
+        for task_id, _ in self.store.sweep_lost(0, requeue=self.requeue_lost, only_worker=self.name):
+            log.warning("task %s: failed, worker %s restarted", task_id, self.name)
 
     def sweep(self) -> None:
         for task_id, worker in self.store.sweep_lost(self.lost_timeout, requeue=self.requeue_lost,

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MUNGE_PID = Path("/run/munge/munged.pid")
+#: CPUs the node offers at least (config_overrides: more than the machine has), so 4 one-CPU
+#: jobs run side by side on a 2-core machine as 4 local slots do
+MIN_CPUS = 4
 FAKE_GPUS = ("/dev/null", "/dev/zero", "/dev/full", "/dev/urandom")
 
 CONF = """\
@@ -38,6 +41,7 @@ SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
+SlurmdParameters=config_overrides
 KillWait=5
 OverTimeLimit=0
 MinJobAge=600
@@ -68,11 +72,30 @@ class Cluster:
 
     def stop(self) -> None:
         """End the daemons this cluster started (none when it reused a running one)."""
+        pids = []
         for pid_file in reversed(self.started):
             try:
-                os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+                pid = int(pid_file.read_text().split()[0])
+                os.kill(pid, signal.SIGTERM)
+                pids.append(pid)
             except (OSError, ValueError):
                 pass
+        deadline = time.monotonic() + 15  # slurmctld saves its state as it exits
+        for pid in pids:
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _answers(env: dict[str, str]) -> bool:
@@ -138,7 +161,7 @@ def start(folder: Path, timeout: float = 30.0) -> Cluster:
     node = os.uname().nodename.split(".")[0]
     conf = folder / "slurm.conf"
     ctld_port, slurmd_port = _free_ports(2)  # never talk to another test session's cluster
-    conf.write_text(CONF.format(node=node, user="root", dir=folder, cpus=os.cpu_count() or 1,
+    conf.write_text(CONF.format(node=node, user="root", dir=folder, cpus=max(os.cpu_count() or 1, MIN_CPUS),
                                 gpus=len(FAKE_GPUS), ctld_port=ctld_port, slurmd_port=slurmd_port))
     # Four pretend GPUs: Slurm drops a GPU without a device file, and any character device
     # will do (nothing opens them under task/none).

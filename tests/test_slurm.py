@@ -228,3 +228,31 @@ def test_a_job_sbatch_refuses_ends_the_task_failed_with_sbatchs_words(slurm, tmp
     assert row["status"] == "failed"
     assert row["status_reason"].startswith("sbatch refused the job (--partition=nosuch): ")
     assert "partition" in row["status_reason"].lower()
+
+
+@pytest.mark.slow
+def test_a_restarted_worker_takes_its_running_jobs_back(slurm, tmp_path, localtask_home):
+    block = tmp_path / "block"
+    block.touch()
+    source = record(tmp_path, localtask_home)
+    clone = clone_and_enqueue(source, {"General/block": str(block)})
+    store = Store.open(localtask_home)
+    args = ["--executor", "slurm", "--burst", "--name", "slurm-w", "--slurm-poll", "0.5", "--poll-interval", "0.1"]
+    first = start_worker_process(localtask_home, *args, log=tmp_path / "first.log")
+    second = None
+    try:
+        wait_for(lambda: "started" in console(store, clone.id), 60, "the task to start in its job")
+        first.kill()
+        first.wait(10)
+        second = start_worker_process(localtask_home, *args, log=tmp_path / "second.log")
+        wait_for(lambda: "taken back" in (tmp_path / "second.log").read_text(), 30, "the job to be taken back")
+        block.unlink()
+        row = wait_status(store, clone.id, "completed", 60)
+        assert second.wait(60) == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert row["worker"] == "slurm-w"
+    assert results(console(store, clone.id))[-1] == "done"
+    assert console(store, clone.id).count("as Slurm job") == 1
