@@ -15,6 +15,7 @@ import os
 import time
 
 from .exceptions import LocaltaskError
+from .queue import notify
 from .status import TaskStatus
 from .worker import Run, Worker, _ConsoleLog
 
@@ -101,5 +102,6 @@ class JobRunner(Worker):
             log.warning("task %s: %s %s; its end is left to worker %s", run.task_id, ENDED_BY_SLURM,
                         self.job_id, self.name)
             self.running.pop(run.task_id, None)
-            return
-        super()._record_end(run, console, status, reason, began)
+        else:
+            super()._record_end(run, console, status, reason, began)
+        notify(self.store)  # the Slurm worker frees the slot now, not at its next poll

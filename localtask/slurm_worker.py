@@ -114,6 +114,10 @@ class SlurmWorker(Worker):
             return
         console = _ConsoleLog(run.task_id, self.store.console_path(run.task_id))
         tail = self._output_tail(run)
+        if tail and (job is None or job.state in ("FAILED", "COMPLETED")):
+            # The job itself went wrong (the node has no such Python, run-task refused...):
+            # its last words say why.
+            verdict += f"; its output ends: {tail.splitlines()[-1].strip()}"
         if tail:
             console.say(f"localtask: the end of Slurm's output for job {run.job_id}:\n{tail}")
         if run.abort_reason:

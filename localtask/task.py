@@ -548,9 +548,13 @@ class Task(ClearMLExtras):
                       sbatch_args: str | None = None) -> None:
         """Ask a Slurm worker for these resources (its own fill the rest): kept as ``Slurm/``
         parameters, so a clone can ask for more. E.g. ``set_resources(gres="gpu:2", time="4:00:00")``.
-        Drafts only, as other parameter edits (IllegalTransitionError)."""
+        Drafts only, as other parameter edits (IllegalTransitionError); SlurmError for a value
+        that does not fit."""
+        from .slurm import Resources
+
         given = {"partition": partition, "gres": gres, "cpus": cpus, "mem": mem, "time": time,
                  "sbatch_args": sbatch_args}
+        Resources.from_parameters(given)
         self.update_parameters({f"Slurm/{k}": v for k, v in given.items() if v is not None})
 
     def connect_configuration(self, configuration: Any, name: str | None = None,

@@ -113,6 +113,9 @@ def test_set_resources_keeps_them_as_slurm_parameters(localtask_home):
     task.set_resources(gres="gpu:2", cpus=4, time="2:00:00")
     params = task.get_parameters()
     assert (params["Slurm/gres"], params["Slurm/cpus"], params["Slurm/time"]) == ("gpu:2", 4, "2:00:00")
+    with pytest.raises(SlurmError, match="Slurm/cpus must be a whole number"):
+        task.set_resources(cpus="lots")
+    assert task.get_parameters()["Slurm/cpus"] == 4
 
 
 # ---------------------------------------------------------------------- on the cluster
@@ -256,3 +259,21 @@ def test_a_restarted_worker_takes_its_running_jobs_back(slurm, tmp_path, localta
     assert row["worker"] == "slurm-w"
     assert results(console(store, clone.id))[-1] == "done"
     assert console(store, clone.id).count("as Slurm job") == 1
+
+
+@pytest.mark.slow
+def test_a_job_that_cannot_start_its_command_fails_the_task_with_its_last_words(slurm, tmp_path, localtask_home):
+    source = record(tmp_path, localtask_home)
+    clone = clone_and_enqueue(source)
+
+    class NoPythonOnTheNode(SlurmWorker):
+        def job_command(self, task_id):
+            return [str(tmp_path / "no-such-python"), *super().job_command(task_id)[1:]]
+
+    with saved_signal_handlers():
+        assert NoPythonOnTheNode(home=localtask_home, burst=True, name="w", poll_interval=0.05,
+                                 slurm_poll=0.5).run() == 0
+    row = Store.open(localtask_home).get_task(clone.id)
+    assert row["status"] == "failed"
+    assert re.fullmatch(r"Slurm job \d+ failed \(FAILED, NonZeroExitCode\); its output ends: .*no-such-python.*",
+                        row["status_reason"]), row["status_reason"]
