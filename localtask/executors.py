@@ -8,10 +8,10 @@ environments stay in :mod:`localtask.environment`.
 
 Adding a strategy: subclass :class:`Environment`, give it a ``name`` and list it in
 :data:`ENVIRONMENTS`; :func:`make_environment` and ``Worker(env=...)`` then accept it. This is
-where the coming container and Slurm executors plug in: a container executor prepares (pulls or
-builds) its image in ``prepare`` and wraps the command in ``command``; a Slurm executor submits
-it in ``command`` (e.g. through ``srun``), so the worker's process-group, signal and console
-handling apply to it unchanged. Neither exists yet.
+where a container executor plugs in: it prepares (pulls or builds) its image in ``prepare`` and
+wraps the command in ``command``, so the worker's process-group, signal and console handling
+apply to it unchanged. The Slurm executor is a different shape, a worker whose slots are jobs
+(:mod:`localtask.slurm_worker`); inside each job these strategies prepare the task as here.
 """
 from __future__ import annotations
 

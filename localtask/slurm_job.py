@@ -75,6 +75,12 @@ class JobRunner(Worker):
                 self._abort(run, ENDED_BY_SLURM)
         self._escalate()
 
+    def _spawn(self, run: Run, row: dict, python: str, run_dir, say):
+        readers = super()._spawn(run, row, python, run_dir, say)
+        # The pid is one of this compute node's, not of the worker's host (show, abort).
+        self.store.set_task_pid(run.task_id, run.process.pid, host=self.host)
+        return readers
+
     def _open_console(self, task_id: str) -> _ConsoleLog:
         console = super()._open_console(task_id)
         if self.job_id:

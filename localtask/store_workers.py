@@ -140,8 +140,13 @@ class WorkerQueries:
         return [r["id"] for r in self.rows(
             f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
 
-    def set_task_pid(self, task_id: str, pid: int) -> None:
-        self.execute("UPDATE tasks SET pid = ?, last_update = ? WHERE id = ?", (pid, _now(), task_id))
+    def set_task_pid(self, task_id: str, pid: int, host: str | None = None) -> None:
+        """Record the pid of a task's process (and the host it runs on, when not its worker's)."""
+        if host is None:
+            self.execute("UPDATE tasks SET pid = ?, last_update = ? WHERE id = ?", (pid, _now(), task_id))
+        else:
+            self.execute("UPDATE tasks SET pid = ?, host = ?, last_update = ? WHERE id = ?",
+                         (pid, host, _now(), task_id))
 
     def finish_task(self, task_id: str, worker: str | None, status: TaskStatus, reason: str,
                     environment: dict | None = None) -> bool:

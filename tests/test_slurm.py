@@ -129,7 +129,7 @@ def test_task_through_slurm_completes_with_console_and_scalars(slurm, tmp_path, 
     assert row["status"] == "completed", (row["status_reason"], log)
     job = job_id_of(store, clone.id)
     assert results(log) == [f"job {job} cpus None", "done"]
-    assert f"localtask: Slurm job {job} on " in log
+    assert f"localtask: Slurm job {job} on {row['host']}" in log
     assert Task.get_task(clone.id).get_reported_scalars()["loss"]["train"]["x"] == [0, 1, 2, 3, 4]
     # The slot is freed once the end is recorded; the job itself exits right after.
     wait_for(lambda: scontrol(job)["JobState"] == "COMPLETED", 30, f"job {job} to complete")
@@ -277,3 +277,27 @@ def test_a_job_that_cannot_start_its_command_fails_the_task_with_its_last_words(
     assert row["status"] == "failed"
     assert re.fullmatch(r"Slurm job \d+ failed \(FAILED, NonZeroExitCode\); its output ends: .*no-such-python.*",
                         row["status_reason"]), row["status_reason"]
+
+
+@pytest.mark.slow
+def test_abort_of_a_job_still_pending_cancels_it_and_stops_the_task(slurm, tmp_path, localtask_home):
+    source = record(tmp_path, localtask_home)
+    clone = Task.clone(source)
+    clone.set_resources(sbatch_args="--begin=now+600")  # held in Slurm's queue
+    Task.enqueue(clone, queue_name="default")
+    store = Store.open(localtask_home)
+    proc = start_worker_process(localtask_home, "--executor", "slurm", "--burst", "--slurm-poll", "0.5",
+                                "--poll-interval", "0.1", log=tmp_path / "worker.log")
+    try:
+        wait_for(lambda: "as Slurm job" in console(store, clone.id), 60, "the job to be submitted")
+        job = job_id_of(store, clone.id)
+        assert scontrol(job)["JobState"] == "PENDING"
+        assert cli("abort", clone.id, home=localtask_home).returncode == 0
+        row = wait_status(store, clone.id, "stopped", 60)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert row["status_reason"] == "aborted by user"
+    assert scontrol(job)["JobState"] == "CANCELLED"
+    assert "localtask: Slurm job" not in console(store, clone.id)  # the job never started
