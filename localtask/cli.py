@@ -766,10 +766,12 @@ def delete(ctx, task_id, force, yes):
               help="Slurm: jobs submitted and not ended at most (the executor's slots).")
 @click.option("--slurm-poll", default=5.0, show_default=True, type=Seconds(min=0.1, max=3600),
               metavar="SECONDS", help="Slurm: seconds between two looks at squeue for jobs that died.")
+@click.option("--array-jobs", is_flag=True,
+              help="Slurm: submit tasks claimed together with equal resources (a sweep) as one array job.")
 @click.pass_context
 def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, requeue_lost, lost_timeout,
            grace, poll_interval, quiet, executor, partition, gres, cpus, mem, time_limit, sbatch_args,
-           max_jobs, slurm_poll):
+           max_jobs, slurm_poll, array_jobs):
     """Run queued tasks.
 
     Prints a line when it starts, and when each task starts and ends (on stderr).
@@ -794,10 +796,11 @@ def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, req
 
         resources = Resources(partition=partition, gres=gres, cpus=cpus, mem=mem, time=time_limit,
                               sbatch_args=tuple(sbatch_args))
-        sys.exit(SlurmWorker(max_jobs=max_jobs, resources=resources, slurm_poll=slurm_poll, **common).run())
-    if any((partition, gres, cpus, mem, time_limit, sbatch_args)):
-        raise click.UsageError("--partition, --gres, --cpus, --mem, --time and --sbatch-arg need "
-                               "--executor slurm.")
+        sys.exit(SlurmWorker(max_jobs=max_jobs, resources=resources, slurm_poll=slurm_poll, array=array_jobs,
+                             **common).run())
+    if any((partition, gres, cpus, mem, time_limit, sbatch_args, array_jobs)):
+        raise click.UsageError("--partition, --gres, --cpus, --mem, --time, --sbatch-arg and --array-jobs "
+                               "need --executor slurm.")
     sys.exit(Worker(slots=slots, **common).run())
 
 

@@ -119,11 +119,33 @@ def batch_script(command: list[str]) -> str:
     return "#!/bin/sh\nexec " + " ".join(shlex.quote(c) for c in command) + "\n"
 
 
+def array_script(commands: list[list[str]]) -> str:
+    """The batch script of an array job whose element ``i`` runs ``commands[i]``."""
+    lines = ["#!/bin/sh", 'case "$SLURM_ARRAY_TASK_ID" in']
+    lines += [f"  {i}) exec " + " ".join(shlex.quote(c) for c in cmd) + " ;;" for i, cmd in enumerate(commands)]
+    lines += ['  *) echo "localtask: no command for array index $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;', "esac"]
+    return "\n".join(lines) + "\n"
+
+
 def submit(command: list[str], resources: Resources, *, name: str, output: str, chdir: str) -> str:
     """Submit a job that runs ``command``; returns its id. Raises SlurmError with sbatch's words."""
+    return _sbatch(batch_script(command), resources, name=name, output=output, chdir=chdir)
+
+
+def submit_array(commands: list[list[str]], resources: Resources, *, name: str, output: str,
+                 chdir: str) -> list[str]:
+    """Submit one array job, element ``i`` running ``commands[i]``; returns the elements' ids
+    (``12_0``, ``12_1``...). ``output`` may use ``%A`` and ``%a``. Raises SlurmError."""
+    base = _sbatch(array_script(commands), resources, name=name, output=output, chdir=chdir,
+                   extra=[f"--array=0-{len(commands) - 1}"])
+    return [f"{base}_{i}" for i in range(len(commands))]
+
+
+def _sbatch(script: str, resources: Resources, *, name: str, output: str, chdir: str,
+            extra: list[str] | None = None) -> str:
     args = ["sbatch", "--parsable", f"--job-name={name}", f"--output={output}", f"--chdir={chdir}",
-            "--no-requeue", *resources.sbatch_options()]
-    proc = _run(args, stdin=batch_script(command))
+            "--no-requeue", *(extra or []), *resources.sbatch_options()]
+    proc = _run(args, stdin=script)
     if proc.returncode != 0:
         raise SlurmError(f"sbatch refused the job ({' '.join(resources.sbatch_options()) or 'no options'}): "
                          f"{proc.stderr.strip() or proc.stdout.strip()}")
@@ -135,7 +157,8 @@ def states(job_ids: Iterable[str]) -> dict[str, JobState]:
     ids = sorted(set(job_ids))
     if not ids:
         return {}
-    proc = _run(["squeue", "-h", "--states=all", "-o", "%i|%T|%r", f"--jobs={','.join(ids)}"])
+    # -r: an array's elements one per line, by their own ids (12_3)
+    proc = _run(["squeue", "-h", "-r", "--states=all", "-o", "%i|%T|%r", f"--jobs={','.join(ids)}"])
     if proc.returncode != 0:
         if "Invalid job id" in proc.stderr:  # every id asked for is gone
             return {}

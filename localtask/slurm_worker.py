@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import params as P, slurm
 from .exceptions import LocaltaskError, SlurmError
+from .folders import make_dirs
 from .status import TaskStatus
 from .worker import Run, Worker, _ConsoleLog
 
@@ -41,16 +42,20 @@ class SlurmWorker(Worker):
 
     ``resources``: what every job asks for (:class:`localtask.slurm.Resources`), under each
     task's ``Slurm/`` parameters. ``slurm_poll``: seconds between two looks at squeue for jobs
-    that ended without their task recording it. Other arguments as :class:`Worker`.
+    that ended without their task recording it. ``array``: tasks claimed together (a sweep)
+    with equal resources go as one array job. Other arguments as :class:`Worker`.
     """
 
     def __init__(self, home=None, queues=("default",), max_jobs: int = 16,
-                 resources: slurm.Resources | None = None, slurm_poll: float = 5.0, **kwargs):
+                 resources: slurm.Resources | None = None, slurm_poll: float = 5.0, array: bool = False,
+                 **kwargs):
         if max_jobs < 1:
             raise LocaltaskError(f"max_jobs must be at least 1 (got {max_jobs}).")
         super().__init__(home=home, queues=queues, slots=max_jobs, **kwargs)
         self.resources = resources or slurm.Resources()
         self.slurm_poll = float(slurm_poll)
+        self.array = array
+        self._batch: list[dict] = []  # claimed in this iteration, to submit together (array)
         self._last_poll = 0.0
 
     def _sweep_earlier_life(self) -> None:
@@ -78,7 +83,10 @@ class SlurmWorker(Worker):
     def work_once(self) -> int:
         """Notice ended jobs, then heartbeat, aborts and claims as :meth:`Worker.work_once`."""
         self._reap()
-        return super().work_once()
+        try:
+            return super().work_once()
+        finally:
+            self._submit_batch()
 
     def _reap(self) -> None:
         """Free the slots of tasks that ended; end those whose job died without saying so."""
@@ -162,35 +170,80 @@ class SlurmWorker(Worker):
         return slurm.Resources.from_parameters(own).over(self.resources)
 
     def _start(self, row: dict) -> None:
-        task_id = row["id"]
-        run = JobRun(task_id, submitted=time.monotonic())
-        run.output = self.store.task_dir(task_id, create=True) / "slurm-%j.out"
-        console = _ConsoleLog(task_id, self.store.console_path(task_id))
+        if not self.array:
+            self._submit([row], self._resources_or_fail(row))
+            return
+        with self._lock:  # holds its slot until the batch is submitted, this iteration
+            self.running[row["id"]] = JobRun(row["id"], submitted=time.monotonic())
+        self._batch.append(row)
+
+    def _submit_batch(self) -> None:
+        """Submit the tasks claimed together: one array job per set of equal resources."""
+        rows, self._batch = self._batch, []
+        groups: dict[slurm.Resources, list[dict]] = {}
+        for row in rows:
+            resources = self._resources_or_fail(row)
+            if resources is not None:
+                groups.setdefault(resources, []).append(row)
+        for resources, group in groups.items():
+            self._submit(group, resources)
+
+    def _resources_or_fail(self, row: dict) -> slurm.Resources | None:
         try:
-            resources = self.task_resources(task_id)
-            run.job_id = slurm.submit(self.job_command(task_id), resources, name=JOB_PREFIX + task_id,
-                                      output=str(run.output), chdir=str(self.store.home))
+            return self.task_resources(row["id"])
         except LocaltaskError as exc:
+            self._not_submitted([row], exc)
+            return None
+
+    def _submit(self, rows: list[dict], resources: slurm.Resources | None) -> None:
+        """Submit ``rows`` as one job (one row) or one array job; their runs take the slots."""
+        if resources is None:
+            return
+        home = str(self.store.home)
+        try:
+            if len(rows) == 1:
+                task_id = rows[0]["id"]
+                output = self.store.task_dir(task_id, create=True) / "slurm-%j.out"
+                job_ids = [slurm.submit(self.job_command(task_id), resources, name=JOB_PREFIX + task_id,
+                                        output=str(output), chdir=home)]
+                outputs = [output.with_name(f"slurm-{job_ids[0]}.out")]
+            else:
+                folder = self.store.cache_dir / "slurm"
+                make_dirs(folder)
+                job_ids = slurm.submit_array([self.job_command(r["id"]) for r in rows], resources,
+                                             name=f"{JOB_PREFIX}array", output=str(folder / "slurm-%A_%a.out"),
+                                             chdir=home)
+                outputs = [folder / f"slurm-{job_id}.out" for job_id in job_ids]
+        except LocaltaskError as exc:
+            self._not_submitted(rows, exc)
+            return
+        options = " ".join(resources.sbatch_options())
+        shown = f" ({options})" if options else ""
+        for row, job_id, output in zip(rows, job_ids, outputs):
+            run = JobRun(row["id"], job_id=job_id, submitted=time.monotonic(), output=output)
+            console = _ConsoleLog(run.task_id, self.store.console_path(run.task_id))
+            console.say(f"localtask: worker {self.name} submitted task {run.task_id} as Slurm job {job_id}{shown}")
+            console.close()
+            with self._lock:
+                self.running[run.task_id] = run
+            log.info("task %s %r: submitted as Slurm job %s%s", run.task_id, row.get("name"), job_id, shown)
+
+    def _not_submitted(self, rows: list[dict], exc: LocaltaskError) -> None:
+        for row in rows:
+            task_id = row["id"]
+            console = _ConsoleLog(task_id, self.store.console_path(task_id))
             console.say(f"localtask: worker {self.name} could not submit task {task_id}: {exc}")
             console.close()
             self.store.finish_task(task_id, self.name, TaskStatus.failed, str(exc))
+            with self._lock:
+                self.running.pop(task_id, None)
             log.warning("task %s %r: failed: %s", task_id, row.get("name"), exc)
-            return
-        run.output = run.output.with_name(f"slurm-{run.job_id}.out")
-        options = " ".join(resources.sbatch_options())
-        console.say(f"localtask: worker {self.name} submitted task {task_id} as Slurm job {run.job_id}"
-                    + (f" ({options})" if options else ""))
-        console.close()
-        with self._lock:
-            self.running[task_id] = run
-        log.info("task %s %r: submitted as Slurm job %s%s", task_id, row.get("name"), run.job_id,
-                 f" ({options})" if options else "")
 
     # ------------------------------------------------------------------ abort
     def _abort(self, run: Run, reason: str) -> None:
         if run.abort_reason is None:
             run.abort_reason = reason
-        if isinstance(run, JobRun) and not run.cancel_sent:
+        if isinstance(run, JobRun) and run.job_id and not run.cancel_sent:
             run.cancel_sent = True
             try:
                 slurm.cancel(run.job_id)

@@ -59,7 +59,7 @@ def record(tmp_path: Path, home: Path) -> str:
 
 
 def job_id_of(store: Store, task_id: str) -> str:
-    found = re.findall(r"as Slurm job (\d+)", console(store, task_id))
+    found = re.findall(r"as Slurm job ([\d_]+)", console(store, task_id))
     assert found, console(store, task_id)
     return found[-1]
 
@@ -301,3 +301,25 @@ def test_abort_of_a_job_still_pending_cancels_it_and_stops_the_task(slurm, tmp_p
     assert row["status_reason"] == "aborted by user"
     assert scontrol(job)["JobState"] == "CANCELLED"
     assert "localtask: Slurm job" not in console(store, clone.id)  # the job never started
+
+
+@pytest.mark.slow
+def test_a_sweep_goes_as_one_array_job_per_set_of_resources(slurm, tmp_path, localtask_home):
+    source = record(tmp_path, localtask_home)
+    sweep = [clone_and_enqueue(source, {"General/steps": steps}) for steps in (1, 2, 3)]
+    bigger = Task.clone(source)
+    bigger.set_resources(cpus=2)
+    Task.enqueue(bigger, queue_name="default")
+    burst(localtask_home, array=True, max_jobs=8)
+    store = Store.open(localtask_home)
+    jobs = [job_id_of(store, t.id) for t in sweep]
+    assert [store.get_task(t.id)["status"] for t in (*sweep, bigger)] == ["completed"] * 4
+    base = jobs[0].split("_")[0]
+    assert jobs == [f"{base}_0", f"{base}_1", f"{base}_2"]
+    assert "_" not in job_id_of(store, bigger.id)  # other resources: a job of its own
+    for task, steps in zip(sweep, (1, 2, 3)):
+        assert len(Task.get_task(task.id).get_reported_scalars()["loss"]["train"]["x"]) == steps
+    own_ids = {results(console(store, task.id))[0].split()[1] for task in sweep}  # SLURM_JOB_ID
+    assert len(own_ids) == 3
+    assert [scontrol(job)["ArrayTaskId"] for job in jobs] == ["0", "1", "2"]
+    assert {scontrol(job)["ArrayJobId"] for job in jobs} == {base}
