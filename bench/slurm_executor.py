@@ -174,7 +174,9 @@ def main() -> int:
         `--executor slurm --max-jobs {SLOTS}` or `--slots {SLOTS}`, timed to its exit, every task
         checked completed. The single node offers {max(os.cpu_count() or 1, slurm_cluster.MIN_CPUS)}
         CPUs to Slurm on {os.cpu_count()} real ones (`batch_sched_delay=0`), so both sides run 4
-        tasks at a time on the same cores.
+        tasks at a time on the same cores. A task through Slurm costs one interpreter more
+        (`localtask run-task`) and Slurm's job launch (slurmd, slurmstepd) on those same cores,
+        where a real cluster spends them on the compute nodes.
     """)
     report.measurements([
         ("enqueue -> first statement, localtask Slurm worker", B.summary(lat["localtask"]), B.ms),
