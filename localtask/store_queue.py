@@ -59,7 +59,7 @@ class QueueQueries:
         host = host or os.uname().nodename
         returning = sqlite3.sqlite_version_info >= (3, 35, 0)  # RETURNING; older: same, in 4 steps
         claim_sql = ("UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
-                     "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0 "
+                     "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0, run_end = NULL "
                      "WHERE id = ? AND status = 'queued'")
         with self.transaction() as conn:
             for queue in queues:  # one indexed lookup per queue, in the worker's order

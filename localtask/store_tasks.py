@@ -288,7 +288,7 @@ class TaskQueries:
             row = self._transition(
                 conn, task_id, "reset", TaskStatus.created, force=force, started=None,
                 completed=None, status_reason="", worker=None, queue=None, host=None, pid=None,
-                abort_requested=0, status_before_queue=None)
+                abort_requested=0, status_before_queue=None, run_end=None)
             conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
             for table in ("scalars", "plots", "single_values"):
                 conn.execute(f"DELETE FROM {table} WHERE task_seq = ?", (row["seq"],))

@@ -65,16 +65,22 @@ class WorkerQueries:
         handled = []
         with self.transaction() as conn:
             if only_worker is not None:
-                rows = conn.execute("SELECT id, worker, queue FROM tasks WHERE status = 'in_progress' "
+                rows = conn.execute("SELECT id, worker, queue, run_end FROM tasks WHERE status = 'in_progress' "
                                     "AND worker = ?", (only_worker,)).fetchall()
             else:
                 rows = conn.execute(
-                    "SELECT t.id, t.worker, t.queue FROM tasks t LEFT JOIN workers w ON w.name = t.worker "
+                    "SELECT t.id, t.worker, t.queue, t.run_end FROM tasks t LEFT JOIN workers w ON w.name = t.worker "
                     "WHERE t.status = 'in_progress' AND t.worker IS NOT NULL AND t.worker != ? "
                     "AND (w.name IS NULL OR w.last_heartbeat < ?) AND t.last_update < ?",
                     (exclude_worker or "", limit, limit)).fetchall()
             for row in rows:
-                if requeue:
+                end = json.loads(row["run_end"]) if row["run_end"] else None
+                if end is not None:  # the script ended: its run is never repeated
+                    status, reason = _lost_after_end(end, row["worker"])
+                    conn.execute("UPDATE tasks SET status = ?, status_reason = ?, completed = ?, "
+                                 "last_update = ? WHERE id = ?",
+                                 (status, reason, end.get("at") or now, now, row["id"]))
+                elif requeue:
                     conn.execute("UPDATE tasks SET status = 'queued', worker = NULL, status_reason = ?, "
                                  "last_update = ? WHERE id = ?",
                                  (f"re-queued: worker {row['worker']} lost", now, row["id"]))
@@ -120,11 +126,16 @@ class WorkerQueries:
         ``reason``. Does nothing, and returns False, if the task is no longer that run."""
         now = _now()
         with self.transaction() as conn:
-            row = conn.execute("SELECT queue FROM tasks WHERE id = ? AND status = 'in_progress' "
+            row = conn.execute("SELECT queue, run_end FROM tasks WHERE id = ? AND status = 'in_progress' "
                                "AND worker = ?", (task_id, worker)).fetchone()
             if row is None:
                 return False
-            if requeue:
+            end = json.loads(row["run_end"]) if row["run_end"] else None
+            if end is not None:  # the script ended: its run is never repeated
+                status, why = _ended_before(end, reason)
+                conn.execute("UPDATE tasks SET status = ?, status_reason = ?, completed = ?, "
+                             "last_update = ? WHERE id = ?", (status, why, end.get("at") or now, now, task_id))
+            elif requeue:
                 conn.execute("UPDATE tasks SET status = 'queued', worker = NULL, status_reason = ?, "
                              "last_update = ? WHERE id = ?", (f"re-queued: {reason}", now, task_id))
                 conn.execute("INSERT OR IGNORE INTO queue_entries(queue, task_id, priority, enqueued) "
@@ -133,6 +144,15 @@ class WorkerQueries:
                 conn.execute("UPDATE tasks SET status = 'failed', status_reason = ?, completed = ?, "
                              "last_update = ? WHERE id = ?", (reason, now, now, task_id))
         return True
+
+    def note_run_end(self, task_id: str, worker: str | None, stage: str, status: str | None = None,
+                     reason: str = "") -> bool:
+        """Record, from the process that runs ``worker``'s task, that its script ended:
+        ``stage`` 'closing' as it starts closing, 'ended' with its ``status`` once its outputs are
+        written. A worker lost after this never runs the task again (see :meth:`sweep_lost`)."""
+        end = {"stage": stage, "status": status, "reason": reason, "at": _now()}
+        return self.execute("UPDATE tasks SET run_end = ? WHERE id = ? AND status = 'in_progress' "
+                            "AND (? IS NULL OR worker = ?)", (json.dumps(end), task_id, worker, worker)) == 1
 
     def abort_requested(self, task_ids: list[str]) -> list[str]:
         """Those of ``task_ids`` whose abort was requested."""
@@ -166,3 +186,23 @@ class WorkerQueries:
         args += [task_id] + ([worker] if worker is not None else [])
         return self.execute(f"UPDATE tasks SET {sets} WHERE id = ? AND status = 'in_progress' "
                             f"AND {owner}", args) == 1
+
+
+def _lost_after_end(end: dict, worker: str) -> tuple[str, str]:
+    """The final status of a run whose script ended before its worker was lost."""
+    if end.get("stage") == "ended" and end.get("status") in ("completed", "failed", "stopped"):
+        reason = end.get("reason") or ""
+        note = f"ended before its worker {worker} was lost (not run again)"
+        return end["status"], f"{reason}; {note}" if reason else note
+    return "failed", (f"its script ended, but its worker {worker} and the task died before the end was "
+                      "recorded (not run again: clone it to run it once more)")
+
+
+def _ended_before(end: dict, what: str) -> tuple[str, str]:
+    """The final status of a run whose script ended before ``what`` ended the run itself."""
+    if end.get("stage") == "ended" and end.get("status") in ("completed", "failed", "stopped"):
+        reason = end.get("reason") or ""
+        note = f"its script ended before: {what} (not run again)"
+        return end["status"], f"{reason}; {note}" if reason else note
+    return "failed", (f"its script ended, but {what} before the end was recorded (not run again: "
+                      "clone it to run it once more)")

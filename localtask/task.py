@@ -750,6 +750,7 @@ class Task(ClearMLExtras):
             return
         self._closed = True
         first_error = None
+        self._note_run_end("closing")
         try:
             self._store_registered_artifacts()  # their latest content, as ClearML at close
             if self._logger is not None:
@@ -759,6 +760,8 @@ class Task(ClearMLExtras):
         try:
             if self._owned and not self._attached:
                 self._finish()
+            else:
+                self._note_run_end("ended")
         finally:  # even when the end cannot be written (a full disk): stop the tee all the same
             if self._console is not None:
                 self._console.stop()
@@ -778,15 +781,30 @@ class Task(ClearMLExtras):
                 environment = capture.capture_environment(self._store.cache_dir)
             except Exception as exc:  # the run's result matters more than a package list
                 log.warning("task %s: could not refresh the package list: %s", self.id, exc)
+        status, reason = self._outcome()
+        self._store.finish_task(self.id, None, status, reason, environment=environment)
+
+    def _outcome(self) -> tuple[TaskStatus, str]:
         error, exit_code = current_run.outcome(self)
         if error:
             lines = error.strip().splitlines()
-            status, reason = TaskStatus.failed, "\n".join(lines[-20:])
-        elif exit_code not in (None, 0):
-            status, reason = TaskStatus.failed, f"exit code {exit_code}"
-        else:
-            status, reason = TaskStatus.completed, ""
-        self._store.finish_task(self.id, None, status, reason, environment=environment)
+            return TaskStatus.failed, "\n".join(lines[-20:])
+        if exit_code not in (None, 0):
+            return TaskStatus.failed, f"exit code {exit_code}"
+        return TaskStatus.completed, ""
+
+    def _note_run_end(self, stage: str) -> None:
+        """Under a worker, tell the store that the script ended (``closing``, then ``ended`` with
+        its outcome), so that a worker lost from here on never has it run again. The worker,
+        when alive, still records the final status itself."""
+        if not (self._owned and self._attached):
+            return
+        status, reason = self._outcome() if stage == "ended" else (None, "")
+        try:
+            self._store.note_run_end(self.id, os.environ.get("LOCALTASK_WORKER"), stage,
+                                     status.value if status else None, reason)
+        except LocaltaskError as exc:  # the worker still records the end
+            log.warning("task %s: could not note the end of its script: %s", self.id, exc)
 
     def reset(self, set_started_on_success: bool = False, force: bool = False,
               delete_artifacts: bool = False) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 from .folders import make_dirs
 from . import leftovers, runner
 from .executors import make_environment
-from .exceptions import LocaltaskError, RunError, StoreError
+from .exceptions import LocaltaskError, RunError, StoreError, StoreFullError
 from .queue import Waker, check_queue_name
 from .status import TaskStatus
 from .store import Store, _pid_alive
@@ -27,6 +28,8 @@ from .store import Store, _pid_alive
 log = logging.getLogger("localtask.worker")
 
 OUTPUT_TAIL = 15
+#: below this much free disk, a run's working copy goes before its end is recorded, to make room
+LOW_DISK_BYTES = 8 << 20
 
 
 @dataclass
@@ -338,7 +341,7 @@ class Worker:
         task_id = run.task_id
         cmd = self.environment.command(python, row["script"], run.workdir)
         env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
-                   LOCALTASK_WORKER_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
+                   LOCALTASK_WORKER_PID=str(os.getpid()), LOCALTASK_WORKER=self.name, PYTHONUNBUFFERED="1")
         self._check_abort(run)
         proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -390,17 +393,28 @@ class Worker:
         task_id = run.task_id
         console.say(f"localtask: task {task_id} {status.value}" + (f": {reason.splitlines()[0]}" if reason else ""))
         console.close()
-        # The working copy goes first: on a full disk its space lets the end be recorded.
-        if run.workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed):
+        drop = run.workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed)
+        if drop and _nearly_full(self.store.home):  # its space lets the end be recorded
             runner.remove_workdir(run.workdir)
-        elif run.workdir is not None:  # kept on purpose: 'localtask gc' leaves it unless --all
-            (run.workdir.parent / leftovers.KEPT).touch()
+            drop = False
         try:
-            self.store.finish_task(task_id, self.name, status, reason)
+            try:
+                self.store.finish_task(task_id, self.name, status, reason)
+            except StoreFullError:  # the working copy's space lets the end be recorded
+                if drop:
+                    runner.remove_workdir(run.workdir)
+                    drop = False
+                self.store.finish_task(task_id, self.name, status, reason)
         except LocaltaskError as exc:
             log.error("task %s: cannot record its end (%s: %s): %s. It stays in progress until a "
                       "worker finds it lost (this one, named %s, at its next start).", task_id,
                       status.value, (reason.splitlines() or [""])[0], str(exc).rstrip("."), self.name)
+        # Only once the end is committed: a worker killed before leaves the copy to the next
+        # worker's sweep, never a finished run without its record.
+        if drop:
+            runner.remove_workdir(run.workdir)
+        elif run.workdir is not None and self.keep_workdirs and run.workdir.parent.exists():
+            (run.workdir.parent / leftovers.KEPT).touch()  # kept on purpose: gc leaves it unless --all
         log.info("task %s: %s after %.1f s%s", task_id, status.value, time.monotonic() - began,
                  f" ({reason.splitlines()[0]})" if reason else "")
         with self._lock:
@@ -416,3 +430,11 @@ class Worker:
             if tail is not None:
                 tail.append(line)
         stream.close()
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Too little room left on ``folder``'s disk for the store's next commits."""
+    try:
+        return shutil.disk_usage(folder).free < LOW_DISK_BYTES
+    except OSError:
+        return True

@@ -323,3 +323,23 @@ def test_a_sweep_goes_as_one_array_job_per_set_of_resources(slurm, tmp_path, loc
     assert len(own_ids) == 3
     assert [scontrol(job)["ArrayTaskId"] for job in jobs] == ["0", "1", "2"]
     assert {scontrol(job)["ArrayJobId"] for job in jobs} == {base}
+
+
+@pytest.mark.parametrize("stage, status, expected", [
+    ("ended", "completed", "completed"),
+    ("closing", None, "failed"),
+])
+def test_a_job_killed_after_its_script_ended_is_never_run_again(localtask_home, stage, status, expected):
+    task = Task.init(project_name="p", task_name="t")
+    task.close()
+    clone = clone_and_enqueue(task.id)
+    store = Store.open(localtask_home)
+    assert store.claim("slurm-w", ["default"])["id"] == clone.id
+    assert store.note_run_end(clone.id, "slurm-w", stage, status)
+    assert store.end_lost_run(clone.id, "slurm-w", "Slurm job 7 reached its time limit (TIMEOUT, TimeLimit)",
+                              requeue=True)
+    row = store.get_task(clone.id)
+    assert row["status"] == expected
+    assert "Slurm job 7 reached its time limit" in row["status_reason"]
+    assert "not run again" in row["status_reason"]
+    assert store.pending(["default"]) == 0
