@@ -76,3 +76,7 @@ class RunError(LocaltaskError):
 
 class SlurmError(LocaltaskError):
     """A Slurm command (sbatch, squeue, scancel) is missing or refused what was asked."""
+
+
+class SlurmUnavailableError(SlurmError):
+    """Slurm's controller cannot be reached: nothing can be submitted for now."""

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterable
 
-from .exceptions import SlurmError
+from .exceptions import SlurmError, SlurmUnavailableError
 
 #: the parameter section a task asks for its own resources in (``Slurm/cpus`` ...)
 SECTION = "Slurm"
@@ -111,7 +111,29 @@ def _run(args: list[str], stdin: str | None = None, timeout: float = 60.0) -> su
     try:
         return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise SlurmError(f"{args[0]} did not answer within {timeout:.0f} s (is slurmctld up?).") from None
+        raise SlurmUnavailableError(f"{args[0]} did not answer within {timeout:.0f} s (is slurmctld up?).") from None
+
+
+#: what Slurm's commands say when its controller is away (not a refusal of the job)
+_AWAY = ("Unable to contact slurm controller", "Socket timed out", "Connection refused",
+         "Zero Bytes were transmitted")
+
+
+def _refused(command: str, proc: subprocess.CompletedProcess, what: str) -> SlurmError:
+    words = proc.stderr.strip() or proc.stdout.strip()
+    if any(away in words for away in _AWAY):
+        return SlurmUnavailableError(f"Slurm's controller cannot be reached ({command}: {words}); "
+                                     "check that slurmctld runs and SLURM_CONF points at its cluster.")
+    return SlurmError(f"{what}: {words}")
+
+
+def check_cluster() -> None:
+    """Raise SlurmError (SlurmUnavailableError) unless Slurm's commands and controller answer."""
+    proc = _run(["scontrol", "ping"], timeout=30)
+    if proc.returncode != 0 or "UP" not in proc.stdout:
+        said = (proc.stdout.strip() or proc.stderr.strip() or "no answer").splitlines()[0]
+        raise SlurmUnavailableError(f"Slurm's controller cannot be reached (scontrol ping: {said}); "
+                                    "check that slurmctld runs and SLURM_CONF points at its cluster.")
 
 
 def batch_script(command: list[str]) -> str:
@@ -147,8 +169,7 @@ def _sbatch(script: str, resources: Resources, *, name: str, output: str, chdir:
             "--no-requeue", *(extra or []), *resources.sbatch_options()]
     proc = _run(args, stdin=script)
     if proc.returncode != 0:
-        raise SlurmError(f"sbatch refused the job ({' '.join(resources.sbatch_options()) or 'no options'}): "
-                         f"{proc.stderr.strip() or proc.stdout.strip()}")
+        raise _refused("sbatch", proc, f"sbatch refused the job ({' '.join(resources.sbatch_options()) or 'no options'})")
     return proc.stdout.strip().split(";")[0]
 
 
@@ -162,7 +183,7 @@ def states(job_ids: Iterable[str]) -> dict[str, JobState]:
     if proc.returncode != 0:
         if "Invalid job id" in proc.stderr:  # every id asked for is gone
             return {}
-        raise SlurmError(f"squeue failed: {proc.stderr.strip()}")
+        raise _refused("squeue", proc, "squeue failed")
     found = {}
     for line in proc.stdout.splitlines():
         parts = line.strip().split("|")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import params as P, slurm
-from .exceptions import LocaltaskError, SlurmError
+from .exceptions import LocaltaskError, SlurmError, SlurmUnavailableError
 from .folders import make_dirs
 from .status import TaskStatus
 from .worker import Run, Worker, _ConsoleLog
@@ -24,6 +24,8 @@ from .worker import Run, Worker, _ConsoleLog
 log = logging.getLogger("localtask.slurm_worker")
 
 JOB_PREFIX = "localtask-"
+#: seconds without claims after Slurm's controller could not be reached
+AWAY_PAUSE = 10.0
 OUTPUT_TAIL_BYTES = 2000
 
 
@@ -57,6 +59,12 @@ class SlurmWorker(Worker):
         self.array = array
         self._batch: list[dict] = []  # claimed in this iteration, to submit together (array)
         self._last_poll = 0.0
+        self._paused_until = 0.0  # no claims while Slurm's controller is away
+
+    def run(self) -> int:
+        """As :meth:`Worker.run`, once Slurm answers (SlurmError otherwise: nothing is claimed)."""
+        slurm.check_cluster()
+        return super().run()
 
     def _sweep_earlier_life(self) -> None:
         """Take back the jobs a previous life of this worker (same name) left in Slurm; the
@@ -83,10 +91,14 @@ class SlurmWorker(Worker):
     def work_once(self) -> int:
         """Notice ended jobs, then heartbeat, aborts and claims as :meth:`Worker.work_once`."""
         self._reap()
+        slots = self.slots
+        if time.monotonic() < self._paused_until:
+            self.slots = 0  # heartbeats and aborts go on; nothing is claimed
         try:
             return super().work_once()
         finally:
             self._submit_batch()
+            self.slots = slots
 
     def _reap(self) -> None:
         """Free the slots of tasks that ended; end those whose job died without saying so."""
@@ -214,6 +226,16 @@ class SlurmWorker(Worker):
                                              name=f"{JOB_PREFIX}array", output=str(folder / "slurm-%A_%a.out"),
                                              chdir=home)
                 outputs = [folder / f"slurm-{job_id}.out" for job_id in job_ids]
+        except SlurmUnavailableError as exc:  # not the tasks' fault: back to their queue
+            self._paused_until = time.monotonic() + AWAY_PAUSE
+            self.slots = 0  # ends this iteration's claims (work_once restores it)
+            for row in rows:
+                self.store.end_lost_run(row["id"], self.name, f"not submitted: {exc}", requeue=True)
+                with self._lock:
+                    self.running.pop(row["id"], None)
+            log.warning("worker %s: %s; %d task(s) back in the queue, no claims for %.0f s", self.name,
+                        exc, len(rows), AWAY_PAUSE)
+            return
         except LocaltaskError as exc:
             self._not_submitted(rows, exc)
             return

@@ -5,6 +5,7 @@ scancel end it failed or re-queued with Slurm's reason, a clone gets the resourc
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -14,6 +15,7 @@ import pytest
 
 import slurm_cluster
 from helpers_worker import (
+    LOCALTASK_CLI,
     cli,
     clone_and_enqueue,
     console,
@@ -343,3 +345,52 @@ def test_a_job_killed_after_its_script_ended_is_never_run_again(localtask_home, 
     assert "Slurm job 7 reached its time limit" in row["status_reason"]
     assert "not run again" in row["status_reason"]
     assert store.pending(["default"]) == 0
+
+
+def _unreachable_conf(cluster, tmp_path: Path) -> Path:
+    """A copy of the cluster's configuration whose controller port nothing listens on."""
+    conf = Path(cluster.env.get("SLURM_CONF", "/etc/slurm/slurm.conf"))
+    text = re.sub(r"(?m)^SlurmctldPort=.*\n", "", conf.read_text())
+    bad = tmp_path / "unreachable" / "slurm.conf"
+    bad.parent.mkdir()
+    bad.write_text(text.replace("SlurmctldHost=", "SlurmctldPort=1\nSlurmctldHost=", 1))
+    return bad
+
+
+@pytest.mark.slow
+def test_a_worker_without_a_reachable_controller_refuses_to_start(slurm, tmp_path, localtask_home):
+    source = record(tmp_path, localtask_home)
+    clone = clone_and_enqueue(source)
+    bad = _unreachable_conf(slurm, tmp_path)
+    proc = subprocess.run([*LOCALTASK_CLI, "--home", str(localtask_home), "worker", "--executor", "slurm",
+                           "--burst"], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, SLURM_CONF=str(bad)))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Error: Slurm's controller cannot be reached (scontrol ping: "), proc.stderr
+    assert Store.open(localtask_home).get_task(clone.id)["status"] == "queued"
+
+
+@pytest.mark.slow
+def test_tasks_go_back_to_the_queue_while_the_controller_is_away(slurm, tmp_path, localtask_home, monkeypatch):
+    source = record(tmp_path, localtask_home)
+    first, second = clone_and_enqueue(source), clone_and_enqueue(source)
+    worker = SlurmWorker(home=localtask_home, name="away", poll_interval=0.05)
+    worker.register()
+    try:
+        monkeypatch.setenv("SLURM_CONF", str(_unreachable_conf(slurm, tmp_path)))
+        assert worker.work_once() == 1  # claimed one, could not submit it, claimed no more
+        store = Store.open(localtask_home)
+        row = store.get_task(first.id)
+        assert row["status"] == "queued"
+        assert row["status_reason"].startswith("re-queued: not submitted: Slurm's controller cannot be reached")
+        assert store.get_task(second.id)["status"] == "queued"
+        assert worker.work_once() == 0 and not worker.running  # paused: nothing claimed
+    finally:
+        worker.store.unregister_worker("away")
+
+
+def test_slurm_options_need_the_slurm_executor(localtask_home):
+    result = cli("worker", "--burst", "--gres", "gpu:1", home=localtask_home)
+    assert result.returncode == 2
+    assert "--partition, --gres, --cpus, --mem, --time, --sbatch-arg and --array-jobs need --executor slurm." \
+        in result.stderr
