@@ -87,6 +87,12 @@ class SlurmWorker(Worker):
                 log.warning("task %s: %s, worker %s restarted and its job is gone", task_id,
                             "re-queued" if self.requeue_lost else "failed", self.name)
 
+    def capacity(self) -> str:
+        """How many tasks it runs at a time, in words."""
+        options = " ".join(self.resources.sbatch_options())
+        return f"up to {self.slots} Slurm job(s)" + (f" ({options})" if options else "") + (
+            ", sweeps as array jobs" if self.array else "")
+
     # ------------------------------------------------------------------ one iteration
     def work_once(self) -> int:
         """Notice ended jobs, then heartbeat, aborts and claims as :meth:`Worker.work_once`."""

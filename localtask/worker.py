@@ -167,7 +167,7 @@ class Worker:
         self._install_signals()
         self._waker = Waker(self.store, use_events=self.use_events)
         self.register()
-        log.info("worker %s: watching queues %s with %d slot(s)", self.name, self.queues, self.slots)
+        log.info("worker %s: watching queues %s with %s", self.name, self.queues, self.capacity())
         try:
             while True:
                 try:
@@ -183,6 +183,10 @@ class Worker:
         finally:
             self._shutdown()
         return 0
+
+    def capacity(self) -> str:
+        """How many tasks it runs at a time, in words."""
+        return f"{self.slots} slot(s)"
 
     def _should_exit(self, claimed: int) -> bool:
         with self._lock:
