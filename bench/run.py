@@ -18,7 +18,7 @@ from pathlib import Path
 
 import benchlib as B
 
-BENCHMARKS = ("init_overhead", "scalars", "reports", "queue_latency", "throughput", "claims", "scale", "rerun",
+BENCHMARKS = ("init_overhead", "scalars", "reports", "queue_latency", "throughput", "claims", "scale", "rerun", "bundles",
               "slurm_executor")
 
 

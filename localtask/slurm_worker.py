@@ -179,7 +179,8 @@ class SlurmWorker(Worker):
         """The command a job runs: this interpreter's ``localtask run-task`` on the store."""
         cmd = [sys.executable, "-m", "localtask", "--home", str(self.store.home), "run-task", task_id,
                "--worker", self.name, "--env", self.env, "--grace", str(self.grace)]
-        return cmd + (["--wheels", self.wheels] if self.wheels else [])
+        cmd += ["--wheels", self.wheels] if self.wheels else []
+        return cmd + (["--container", self.container.engine] if self.container is not None else [])
 
     def task_resources(self, task_id: str) -> slurm.Resources:
         """The worker's resources under those the task asks for in its ``Slurm/`` section."""

@@ -28,7 +28,7 @@ from .exceptions import (
 )
 from .folders import make_dirs, precreate_shared_file
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_NAME = "localtask.db"
 DEFAULT_BUSY_TIMEOUT = 30.0
 NETWORK_FILESYSTEMS = {
@@ -198,6 +198,17 @@ MIGRATIONS: list[str] = [
     # 3 -> 4: the end of a run as the task's own process saw it (worker runs: see sweep_lost)
     """
     ALTER TABLE tasks ADD COLUMN run_end TEXT;
+    """,
+    # 4 -> 5: verdicts of reproductions (localtask reproduce): one per reproducing task
+    """
+    CREATE TABLE verdicts (
+        task_id TEXT PRIMARY KEY,
+        reference_id TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX verdicts_reference ON verdicts(reference_id);
     """,
 ]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .folders import make_dirs
 from . import leftovers, runner
+from .container import ContainerRunner
 from .executors import make_environment
 from .exceptions import LocaltaskError, RunError, StoreError, StoreFullError
 from .queue import Waker, check_queue_name
@@ -43,6 +44,7 @@ class Run:
     term_sent: float | None = None
     killed: bool = False
     workdir: Path | None = None
+    in_container: bool = False
     output_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_TAIL))
 
 
@@ -96,20 +98,23 @@ class Worker:
 
     ``env``: ``current`` runs with this interpreter (warning about package differences);
     ``venv`` builds a cached virtual environment from the recorded packages (offline from
-    ``wheels`` when given). ``burst``: return once the queues are empty and tasks have ended.
+    ``wheels`` when given). ``container``: ``docker`` or ``podman`` runs each task that has an
+    image inside it (without it such a task fails: it never runs outside its image). ``burst``:
+    return once the queues are empty and tasks have ended.
     """
 
     def __init__(self, home: str | os.PathLike | None = None, queues=("default",), slots: int = 1,
                  name: str | None = None, env: str = "current", wheels: str | None = None,
                  burst: bool = False, keep_workdirs: bool = False, requeue_lost: bool = False,
                  lost_timeout: float = 30.0, grace: float = 10.0, poll_interval: float = 0.5,
-                 heartbeat_interval: float = 2.0, use_events: bool = True):
+                 heartbeat_interval: float = 2.0, use_events: bool = True, container: str | None = None):
         self.store = Store.open(home)
         self.queues = [check_queue_name(q) for q in (queues or ["default"])]
         if slots < 1:
             raise LocaltaskError(f"slots must be at least 1 (got {slots}).")
         wheels = str(Path(wheels).absolute()) if wheels else None
         self.environment = make_environment(env, wheels)  # the strategy (localtask.executors)
+        self.container = ContainerRunner(container) if container else None
         self.slots = int(slots)
         self.host = os.uname().nodename
         self.name = name or f"{self.host}:{os.getpid()}"
@@ -280,6 +285,8 @@ class Worker:
                     and time.monotonic() - run.term_sent >= self.grace):
                 run.killed = True
                 self._signal_group(proc, signal.SIGKILL)
+                if run.in_container and self.container is not None:  # not in the loop: it may take a while
+                    threading.Thread(target=self.container.kill, args=(run.task_id,), daemon=True).start()
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -333,7 +340,15 @@ class Worker:
             raise RunError(run.abort_reason)
 
     def _prepare_environment(self, row: dict, say) -> str:
-        """The Python to run the task with, from the worker's environment strategy."""
+        """The Python to run the task with, from the worker's environment strategy (inside its
+        image for a task that has one)."""
+        environment = row["environment"] or {}
+        if environment.get("image"):
+            if self.container is None:
+                raise RunError(f"The task runs in the container image {environment['image']}, and this "
+                               "worker runs no containers: start one with --container docker (or podman). "
+                               "A task with an image never runs outside it.")
+            return self.container.prepare(environment, say)
         return self.environment.prepare(self.store, row, say)
 
     def _spawn(self, run: Run, row: dict, python: str, run_dir: Path, say) -> list[threading.Thread]:
@@ -346,6 +361,11 @@ class Worker:
         cmd = self.environment.command(python, row["script"], run.workdir)
         env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
                    LOCALTASK_WORKER_PID=str(os.getpid()), LOCALTASK_WORKER=self.name, PYTHONUNBUFFERED="1")
+        if (row["environment"] or {}).get("image") and self.container is not None:
+            cmd, env = self.container.wrap(cmd, row["environment"], workdir=run.workdir, run_dir=run_dir,
+                                           home=self.store.home, task_id=task_id, env=env)
+            run.in_container = True
+            say("localtask: $ " + " ".join(cmd))
         self._check_abort(run)
         proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -421,10 +441,23 @@ class Worker:
             (run.workdir.parent / leftovers.KEPT).touch()  # kept on purpose: gc leaves it unless --all
         log.info("task %s: %s after %.1f s%s", task_id, status.value, time.monotonic() - began,
                  f" ({reason.splitlines()[0]})" if reason else "")
+        self._judge(task_id)
         with self._lock:
             self.running.pop(task_id, None)
         if self._waker is not None:
             self._waker.wake()
+
+    def _judge(self, task_id: str) -> None:
+        """A reproduction's verdict, once it ran (it is judged at the next look otherwise)."""
+        from . import reproduction
+
+        try:
+            comparison = reproduction.judge(self.store, task_id)
+        except Exception as exc:  # the run is recorded; a verdict can be made again later
+            log.warning("task %s: could not judge the reproduction: %s", task_id, exc)
+            return
+        if comparison is not None:
+            log.info("task %s: reproduction of %s: %s", task_id, comparison.a, comparison.verdict)
 
     @staticmethod
     def _pump(stream, say, tail) -> None:

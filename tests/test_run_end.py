@@ -151,7 +151,7 @@ def test_kill_loop_reruns_a_finished_script_only_inside_the_window_left(localtas
             pytest.fail("the kill loop did not finish its tasks in time")
         # a last worker that is not killed finishes what the last kill left
         proc = start_worker_process(localtask_home, "--name", "w", "--requeue-lost", "--burst",
-                                    "--poll-interval", "0.05", log=tmp_path / "w.log")
+                                    "--poll-interval", "0.05", log=tmp_path / "w.log", END_JOURNAL=str(journal))
         assert proc.wait(120) == 0
     finally:
         if proc is not None and proc.poll() is None:
