@@ -72,6 +72,15 @@ class Cluster:
 
     def stop(self) -> None:
         """End the daemons this cluster started (none when it reused a running one)."""
+        if self.folder is not None:  # our own cluster: its jobs end first, or their slurmstepd
+            env = dict(os.environ, **self.env)  # outlives slurmd
+            subprocess.run(["scancel", "--full", "--user", str(os.getuid())], env=env, capture_output=True)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                left = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True)
+                if left.returncode != 0 or not left.stdout.strip():
+                    break
+                time.sleep(0.1)
         pids = []
         for pid_file in reversed(self.started):
             try:
