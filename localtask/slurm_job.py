@@ -29,9 +29,11 @@ class JobRunner(Worker):
     """Runs the claimed task ``task_id`` of worker ``name`` in this process, then returns."""
 
     def __init__(self, task_id: str, name: str, home=None, env: str = "current", wheels=None,
-                 grace: float = 10.0, heartbeat_interval: float = 2.0, container: str | None = None):
+                 grace: float = 10.0, heartbeat_interval: float = 2.0, container: str | None = None,
+                 strict_env: bool = False):
         super().__init__(home=home, name=name, env=env, wheels=wheels, grace=grace,
-                         heartbeat_interval=heartbeat_interval, use_events=False, container=container)
+                         heartbeat_interval=heartbeat_interval, use_events=False, container=container,
+                         strict_env=strict_env)
         self.task_id = self.store.resolve_id(task_id)
         self.job_id = os.environ.get("SLURM_JOB_ID", "")
         self.ended_by_slurm = False

@@ -180,6 +180,7 @@ class SlurmWorker(Worker):
         cmd = [sys.executable, "-m", "localtask", "--home", str(self.store.home), "run-task", task_id,
                "--worker", self.name, "--env", self.env, "--grace", str(self.grace)]
         cmd += ["--wheels", self.wheels] if self.wheels else []
+        cmd += ["--strict-env"] if self.strict_env else []
         return cmd + (["--container", self.container.engine] if self.container is not None else [])
 
     def task_resources(self, task_id: str) -> slurm.Resources:

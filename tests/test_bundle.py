@@ -393,6 +393,33 @@ def test_an_offline_lab_runs_the_task_in_a_venv_from_the_bundles_wheels(source, 
         hidden.rename(repo)
 
 
+@pytest.mark.slow
+def test_an_offline_lab_reproduces_an_imported_run_identically(source, tmp_path):
+    """The issue's whole path: a run with uncommitted changes and packages, exported with its
+    outputs and wheels, imported into a store with no network, re-run there by `localtask
+    reproduce` in a venv from the bundle's wheels alone: identical, aspect by aspect."""
+    if not _netns_works():
+        pytest.skip("unshare -n (a network namespace) is not permitted here: needs root or user namespaces")
+    repo, home_a, _, _ = source
+    task_id = task_id_of(run_script(repo / "train.py", home=home_a))
+    bundle = tmp_path / "run.ltb"
+    ok(cli("export", task_id, "--with-outputs", "--wheels", "-o", str(bundle), home=home_a))
+    home_b = tmp_path / "lab"
+    ok(cli("import", str(bundle), home=home_b, netns=True))
+    assert "unchanged 1" in ok(cli("import", str(bundle), home=home_b, netns=True))
+    hidden = repo.with_name("repo.away")
+    repo.rename(hidden)
+    try:
+        mark = json.loads(ok(cli("reproduce", task_id[:8], "--json", home=home_b, netns=True)))
+        ok(cli("worker", "--burst", "--quiet", "--env", "venv", home=home_b, netns=True))
+        shown = ok(cli("show", mark["task_id"], "--json", home=home_b, netns=True))
+    finally:
+        hidden.rename(repo)
+    verdict = json.loads(shown)["reproduction"]
+    assert verdict["verdict"] == "identical", json.dumps(verdict, indent=1)
+    assert [a["aspect"] for a in verdict["details"]["aspects"]][:3] == ["status", "code", "parameters"]
+
+
 def test_gc_removes_the_staging_folder_of_a_killed_import(tmp_path):
     from localtask import leftovers
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -394,3 +395,11 @@ def test_slurm_options_need_the_slurm_executor(localtask_home):
     assert result.returncode == 2
     assert "--partition, --gres, --cpus, --mem, --time, --sbatch-arg and --array-jobs need --executor slurm." \
         in result.stderr
+
+
+def test_the_jobs_command_carries_the_workers_run_options(localtask_home):
+    worker = SlurmWorker(home=localtask_home, name="w", env="venv", grace=3, strict_env=True, container="podman")
+    cmd = worker.job_command("abc")
+    assert cmd[:3] == [sys.executable, "-m", "localtask"]
+    assert cmd[3:] == ["--home", str(localtask_home), "run-task", "abc", "--worker", "w", "--env", "venv",
+                       "--grace", "3.0", "--strict-env", "--container", "podman"]
