@@ -850,9 +850,25 @@ def delete(ctx, task_id, force, yes):
 @click.option("--strict-env", is_flag=True,
               help="Fail a task before its script starts when its environment differs from the record "
                    "(see 'localtask drift ID').")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="Run tasks in local slots, or submit each as a Slurm job ('slurm').")
+@click.option("--partition", help="Slurm: the partition to submit to.")
+@click.option("--gres", help="Slurm: generic resources per job, e.g. gpu:1.")
+@click.option("--cpus", type=click.IntRange(min=1), help="Slurm: CPUs per job (--cpus-per-task).")
+@click.option("--mem", help="Slurm: memory per job, e.g. 8G.")
+@click.option("--time", "time_limit", metavar="TIME", help="Slurm: time limit per job, e.g. 4:00:00.")
+@click.option("--sbatch-arg", "sbatch_args", multiple=True, metavar="ARG",
+              help="Slurm: one more sbatch argument for every job (repeatable), e.g. --sbatch-arg=--qos=long.")
+@click.option("--max-jobs", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Slurm: jobs submitted and not ended at most (the executor's slots).")
+@click.option("--slurm-poll", default=5.0, show_default=True, type=Seconds(min=0.1, max=3600),
+              metavar="SECONDS", help="Slurm: seconds between two looks at squeue for jobs that died.")
+@click.option("--array-jobs", is_flag=True,
+              help="Slurm: submit tasks claimed together with equal resources (a sweep) as one array job.")
 @click.pass_context
 def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, requeue_lost, lost_timeout,
-           grace, poll_interval, quiet, container, strict_env):
+           grace, poll_interval, quiet, executor, partition, gres, cpus, mem, time_limit, sbatch_args,
+           max_jobs, slurm_poll, array_jobs, container, strict_env):
     """Run queued tasks.
 
     Prints a line when it starts, and when each task starts and ends (on stderr).
@@ -868,10 +884,55 @@ def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, req
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
-    sys.exit(Worker(home=_home(ctx), queues=list(queue_names), slots=slots, name=name, env=env,
-                    wheels=wheels, burst=burst, keep_workdirs=keep_workdirs, requeue_lost=requeue_lost,
-                    lost_timeout=lost_timeout, grace=grace, poll_interval=poll_interval,
-                    container=container, strict_env=strict_env).run())
+    common = {"home": _home(ctx), "queues": list(queue_names), "name": name, "env": env, "wheels": wheels,
+              "burst": burst, "keep_workdirs": keep_workdirs, "requeue_lost": requeue_lost,
+              "lost_timeout": lost_timeout, "grace": grace, "poll_interval": poll_interval,
+              "container": container, "strict_env": strict_env}
+    if executor == "slurm":
+        from .slurm import Resources
+        from .slurm_worker import SlurmWorker
+
+        resources = Resources(partition=partition, gres=gres, cpus=cpus, mem=mem, time=time_limit,
+                              sbatch_args=tuple(sbatch_args))
+        sys.exit(SlurmWorker(max_jobs=max_jobs, resources=resources, slurm_poll=slurm_poll, array=array_jobs,
+                             **common).run())
+    if any((partition, gres, cpus, mem, time_limit, sbatch_args, array_jobs)):
+        raise click.UsageError("--partition, --gres, --cpus, --mem, --time, --sbatch-arg and --array-jobs "
+                               "need --executor slurm.")
+    sys.exit(Worker(slots=slots, **common).run())
+
+
+@cli.command("run-task")
+@click.argument("task_id", metavar="ID")
+@click.option("--worker", "worker_name", required=True, help="The worker that claimed the task.")
+@click.option("--env", "env", type=click.Choice(["current", "venv"]), default="current", show_default=True,
+              help="Run the task with this interpreter or a virtual environment of its packages.")
+@click.option("--wheels", type=click.Path(exists=True, file_okay=False),
+              help="Folder of wheels to build virtual environments from, offline.")
+@click.option("--grace", default=10.0, show_default=True, type=Seconds(min=0), metavar="SECONDS",
+              help="Time the task gets to exit after SIGTERM before it is killed.")
+@click.option("--container", type=click.Choice(["docker", "podman"]),
+              help="Run the task in its container image with this engine, if it has one.")
+@click.option("--strict-env", is_flag=True,
+              help="Fail the task before its script starts when its environment differs from the record.")
+@click.pass_context
+def run_task(ctx, task_id, worker_name, env, wheels, grace, container, strict_env):
+    """Run one task a worker claimed, here (the command of a Slurm job).
+
+    Rebuilds the code and runs it as a worker's slot does, writing the console and the end
+    under the worker's name; exit code 0 when the task completed.
+    """
+    import logging
+
+    from .slurm_job import JobRunner
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("localtask")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    sys.exit(JobRunner(task_id, worker_name, home=_home(ctx), env=env, wheels=wheels, grace=grace,
+                       container=container, strict_env=strict_env).run())
 
 
 # --------------------------------------------------------------------- environment drift

@@ -92,3 +92,11 @@ class CreateError(LocaltaskError):
 
 class TaskDataError(LocaltaskError):
     """A task dictionary (``export_task`` shape) cannot be imported."""
+
+
+class SlurmError(LocaltaskError):
+    """A Slurm command (sbatch, squeue, scancel) is missing or refused what was asked."""
+
+
+class SlurmUnavailableError(SlurmError):
+    """Slurm's controller cannot be reached: nothing can be submitted for now."""

@@ -7,11 +7,11 @@ process must start differently, :meth:`Environment.command`); the helpers that b
 environments stay in :mod:`localtask.environment`.
 
 Adding a strategy: subclass :class:`Environment`, give it a ``name`` and list it in
-:data:`ENVIRONMENTS`; :func:`make_environment` and ``Worker(env=...)`` then accept it. A Slurm
-executor would submit the command in :meth:`Environment.command` (e.g. through ``srun``), so the
-worker's process-group, signal and console handling apply to it unchanged; it does not exist yet.
-Containers are not a strategy but a wrapper around any of them: a task that has an image runs
-through :class:`localtask.container.ContainerRunner` (``--container docker|podman``), with the
+:data:`ENVIRONMENTS`; :func:`make_environment` and ``Worker(env=...)`` then accept it. The
+Slurm executor is a different shape, a worker whose slots are jobs (:mod:`localtask.slurm_worker`);
+inside each job these strategies prepare the task as here. Containers are not a strategy but a
+wrapper around any of them: a task that has an image runs through
+:class:`localtask.container.ContainerRunner` (``--container docker|podman``), with the
 image's own Python.
 """
 from __future__ import annotations

@@ -96,6 +96,55 @@ class WorkerQueries:
                              (limit,))
         return handled
 
+    def beat_tasks(self, task_ids: list[str]) -> list[str]:
+        """Record that these running tasks are alive (from the process running them, not a
+        worker); returns those whose abort was requested."""
+        if not task_ids:
+            return []
+        marks = ", ".join("?" for _ in task_ids)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE tasks SET last_update = ? WHERE id IN ({marks}) "
+                         "AND status = 'in_progress'", (_now(), *task_ids))
+            return [r["id"] for r in conn.execute(
+                f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
+
+    def tasks_of_worker(self, name: str) -> list[str]:
+        """The ids of the tasks in progress under worker ``name``."""
+        return [r["id"] for r in self.rows(
+            "SELECT id FROM tasks WHERE status = 'in_progress' AND worker = ?", (name,))]
+
+    def run_statuses(self, task_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        """``{task_id: (status, worker)}`` of those of ``task_ids`` that exist."""
+        if not task_ids:
+            return {}
+        marks = ", ".join("?" for _ in task_ids)
+        return {r["id"]: (r["status"], r["worker"]) for r in self.rows(
+            f"SELECT id, status, worker FROM tasks WHERE id IN ({marks})", task_ids)}
+
+    def end_lost_run(self, task_id: str, worker: str, reason: str, *, requeue: bool = False) -> bool:
+        """Fail (or re-queue) a run of ``worker`` that died without recording its end, with
+        ``reason``. Does nothing, and returns False, if the task is no longer that run."""
+        now = _now()
+        with self.transaction() as conn:
+            row = conn.execute("SELECT queue, run_end FROM tasks WHERE id = ? AND status = 'in_progress' "
+                               "AND worker = ?", (task_id, worker)).fetchone()
+            if row is None:
+                return False
+            end = json.loads(row["run_end"]) if row["run_end"] else None
+            if end is not None:  # the script ended: its run is never repeated
+                status, why = _ended_before(end, reason)
+                conn.execute("UPDATE tasks SET status = ?, status_reason = ?, completed = ?, "
+                             "last_update = ? WHERE id = ?", (status, why, end.get("at") or now, now, task_id))
+            elif requeue:
+                conn.execute("UPDATE tasks SET status = 'queued', worker = NULL, status_reason = ?, "
+                             "last_update = ? WHERE id = ?", (f"re-queued: {reason}", now, task_id))
+                conn.execute("INSERT OR IGNORE INTO queue_entries(queue, task_id, priority, enqueued) "
+                             "VALUES (?, ?, 1, ?)", (row["queue"] or "default", task_id, now))
+            else:
+                conn.execute("UPDATE tasks SET status = 'failed', status_reason = ?, completed = ?, "
+                             "last_update = ? WHERE id = ?", (reason, now, now, task_id))
+        return True
+
     def note_run_end(self, task_id: str, worker: str | None, stage: str, status: str | None = None,
                      reason: str = "") -> bool:
         """Record, from the process that runs ``worker``'s task, that its script ended:
@@ -111,8 +160,13 @@ class WorkerQueries:
         return [r["id"] for r in self.rows(
             f"SELECT id FROM tasks WHERE id IN ({marks}) AND abort_requested = 1", task_ids)]
 
-    def set_task_pid(self, task_id: str, pid: int) -> None:
-        self.execute("UPDATE tasks SET pid = ?, last_update = ? WHERE id = ?", (pid, _now(), task_id))
+    def set_task_pid(self, task_id: str, pid: int, host: str | None = None) -> None:
+        """Record the pid of a task's process (and the host it runs on, when not its worker's)."""
+        if host is None:
+            self.execute("UPDATE tasks SET pid = ?, last_update = ? WHERE id = ?", (pid, _now(), task_id))
+        else:
+            self.execute("UPDATE tasks SET pid = ?, host = ?, last_update = ? WHERE id = ?",
+                         (pid, host, _now(), task_id))
 
     def finish_task(self, task_id: str, worker: str | None, status: TaskStatus, reason: str,
                     environment: dict | None = None) -> bool:
@@ -142,3 +196,13 @@ def _lost_after_end(end: dict, worker: str) -> tuple[str, str]:
         return end["status"], f"{reason}; {note}" if reason else note
     return "failed", (f"its script ended, but its worker {worker} and the task died before the end was "
                       "recorded (not run again: clone it to run it once more)")
+
+
+def _ended_before(end: dict, what: str) -> tuple[str, str]:
+    """The final status of a run whose script ended before ``what`` ended the run itself."""
+    if end.get("stage") == "ended" and end.get("status") in ("completed", "failed", "stopped"):
+        reason = end.get("reason") or ""
+        note = f"its script ended before: {what} (not run again)"
+        return end["status"], f"{reason}; {note}" if reason else note
+    return "failed", (f"its script ended, but {what} before the end was recorded (not run again: "
+                      "clone it to run it once more)")

@@ -550,6 +550,20 @@ class Task(ClearMLExtras, ExecutionEdits):
                                      force=force)
 
     # ------------------------------------------------------------------ configuration objects
+    def set_resources(self, *, partition: str | None = None, gres: str | None = None,
+                      cpus: int | None = None, mem: str | None = None, time: str | None = None,
+                      sbatch_args: str | None = None) -> None:
+        """Ask a Slurm worker for these resources (its own fill the rest): kept as ``Slurm/``
+        parameters, so a clone can ask for more. E.g. ``set_resources(gres="gpu:2", time="4:00:00")``.
+        Drafts only, as other parameter edits (IllegalTransitionError); SlurmError for a value
+        that does not fit."""
+        from .slurm import Resources
+
+        given = {"partition": partition, "gres": gres, "cpus": cpus, "mem": mem, "time": time,
+                 "sbatch_args": sbatch_args}
+        Resources.from_parameters(given)
+        self.update_parameters({f"Slurm/{k}": v for k, v in given.items() if v is not None})
+
     def connect_configuration(self, configuration: Any, name: str | None = None,
                               description: str | None = None) -> Any:
         """Record a configuration dict, or a configuration file's text (``str``/``Path``).

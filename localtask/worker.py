@@ -153,14 +153,17 @@ class Worker:
                 f"(pid {existing['pid']}); choose another --name.")
         self.store.register_worker(self.name, self.host, os.getpid(), self.queues, self.slots)
         self._registered = True
-        # Tasks still carrying our name belong to an earlier life of this worker: they are not
-        # running any more.
-        for task_id, _ in self.store.sweep_lost(0, requeue=self.requeue_lost, only_worker=self.name):
-            log.warning("task %s: failed, worker %s restarted", task_id, self.name)
+        self._sweep_earlier_life()
         self.sweep()
         swept = leftovers.sweep(self.store)
         if swept.count:
             log.warning("worker %s: removed leftovers of killed runs: %s", self.name, swept.summary())
+
+    def _sweep_earlier_life(self) -> None:
+        # Tasks still carrying our name belong to an earlier life of this worker: they are not
+        # running any more.
+        for task_id, _ in self.store.sweep_lost(0, requeue=self.requeue_lost, only_worker=self.name):
+            log.warning("task %s: failed, worker %s restarted", task_id, self.name)
 
     def sweep(self) -> None:
         for task_id, worker in self.store.sweep_lost(self.lost_timeout, requeue=self.requeue_lost,
@@ -173,7 +176,7 @@ class Worker:
         self._install_signals()
         self._waker = Waker(self.store, use_events=self.use_events)
         self.register()
-        log.info("worker %s: watching queues %s with %d slot(s)", self.name, self.queues, self.slots)
+        log.info("worker %s: watching queues %s with %s", self.name, self.queues, self.capacity())
         try:
             while True:
                 try:
@@ -189,6 +192,10 @@ class Worker:
         finally:
             self._shutdown()
         return 0
+
+    def capacity(self) -> str:
+        """How many tasks it runs at a time, in words."""
+        return f"{self.slots} slot(s)"
 
     def _should_exit(self, claimed: int) -> bool:
         with self._lock:
