@@ -3,6 +3,7 @@ from .exceptions import (
     AmbiguousTaskIdError,
     ArtifactError,
     CaptureError,
+    GpuError,
     IllegalTransitionError,
     LocaltaskError,
     ParameterError,
@@ -27,7 +28,7 @@ __all__ = [
     "LocaltaskError", "StoreError", "StoreVersionError", "StoreCorruptError", "StoreLockedError",
     "StoreFullError",
     "TaskNotFoundError", "AmbiguousTaskIdError", "IllegalTransitionError", "ParameterError",
-    "ArtifactError", "CaptureError", "QueueError", "RunError",
+    "ArtifactError", "CaptureError", "QueueError", "RunError", "GpuError",
     "OutputModel", "InputModel", "Model", "StorageManager",
 ]
 

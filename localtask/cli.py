@@ -576,10 +576,13 @@ def workers(ctx, as_json):
     if not rows:
         click.echo("No workers.", err=True)
         return
+    with_gpus = any(r["gpus"] for r in rows)
     _print_table(
-        ["WORKER", "HOST", "PID", "QUEUES", "SLOTS", "STATE", "HEARTBEAT", "TASKS"],
+        ["WORKER", "HOST", "PID", "QUEUES", "SLOTS", "STATE", "HEARTBEAT", "TASKS"] + (["GPUS"] if with_gpus else []),
         [[r["name"], r["host"], str(r["pid"]), ",".join(r["queues"]), str(r["slots"]), r["state"],
           f"{_fmt_duration(r['heartbeat_age'])} ago", ",".join(_short(t) for t in r["tasks"]) or "-"]
+         + ([" ".join(f"{g['index']}:{_short(g['task']) if g['task'] else 'free'}" for g in r["gpus"]) or "-"]
+            if with_gpus else [])
          for r in rows])
 
 
@@ -733,8 +736,8 @@ def delete(ctx, task_id, force, yes):
 @cli.command()
 @click.option("--queue", "-q", "queue_names", multiple=True, default=("default",), show_default=True,
               help="Queue to take tasks from (repeatable; earlier queues first).")
-@click.option("--slots", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Number of tasks to run at the same time.")
+@click.option("--slots", type=click.IntRange(min=1),
+              help="Number of tasks to run at the same time (default: 1, or one per GPU with --gpus).")
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty and all tasks have ended.")
 @click.option("--env", "env", type=click.Choice(["current", "venv"]), default="current", show_default=True,
               help="Run tasks with this interpreter ('current') or in a cached virtual environment "
@@ -753,9 +756,13 @@ def delete(ctx, task_id, force, yes):
               metavar="SECONDS", help="Seconds between two looks at the queues.")
 @click.option("--quiet", "quiet", is_flag=True,
               help="Print only warnings and errors, not a line per task started and ended.")
+@click.option("--gpus", metavar="all|0,1,...",
+              help="Give each task its own GPUs (CUDA_VISIBLE_DEVICES) from these devices, as "
+                   "nvidia-smi lists them; a task takes Resources/gpus of them (default: devices "
+                   "per slot) and waits until that many are free.")
 @click.pass_context
 def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, requeue_lost, lost_timeout,
-           grace, poll_interval, quiet):
+           grace, poll_interval, quiet, gpus):
     """Run queued tasks.
 
     Prints a line when it starts, and when each task starts and ends (on stderr).
@@ -773,7 +780,8 @@ def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, req
 
     sys.exit(Worker(home=_home(ctx), queues=list(queue_names), slots=slots, name=name, env=env,
                     wheels=wheels, burst=burst, keep_workdirs=keep_workdirs, requeue_lost=requeue_lost,
-                    lost_timeout=lost_timeout, grace=grace, poll_interval=poll_interval).run())
+                    lost_timeout=lost_timeout, grace=grace, poll_interval=poll_interval,
+                    gpus=gpus).run())
 
 
 @cli.command()

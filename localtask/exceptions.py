@@ -72,3 +72,7 @@ class QueueError(LocaltaskError):
 
 class RunError(LocaltaskError):
     """A worker could not rebuild or start a task."""
+
+
+class GpuError(LocaltaskError):
+    """A worker's GPUs cannot be read or chosen, or a task's GPU request is not valid."""

@@ -537,6 +537,22 @@ class Task(ClearMLExtras):
         self._store.set_parameters(self.id, [(section, pname, text, kind, description or "")],
                                    check_edit=not self._can_write_freely(), force=force)
 
+    def set_resources(self, *, gpus: int | None = None) -> None:
+        """Record what the task needs to run, as ``Resources/`` parameters a clone can edit:
+        ``gpus``, the devices a worker started with ``--gpus`` gives it (it waits until that many
+        are free). Raises GpuError for a value that is not a whole number >= 0."""
+        from .resources import GPUS, SECTION, check_gpus
+
+        values = {GPUS: check_gpus(gpus)} if gpus is not None else {}
+        if values:
+            self._write_params(SECTION, values)
+
+    def get_resources(self) -> dict[str, Any]:
+        """The task's ``Resources/`` parameters, such as ``{'gpus': 2}``."""
+        from .resources import SECTION
+
+        return self._get_section(SECTION)
+
     def delete_parameter(self, name: str, force: bool = False) -> None:
         section, pname = P.split_name(name)
         self._store.delete_parameter(self.id, section, pname, check_edit=not self._can_write_freely(),

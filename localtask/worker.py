@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .folders import make_dirs
-from . import leftovers, runner
+from . import gpus as gpus_mod, leftovers, runner
 from .executors import make_environment
 from .exceptions import LocaltaskError, RunError, StoreError
 from .queue import Waker, check_queue_name
@@ -40,6 +40,7 @@ class Run:
     term_sent: float | None = None
     killed: bool = False
     workdir: Path | None = None
+    gpus: list | None = None  # the devices it holds (None: the worker hands out no GPUs)
     output_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_TAIL))
 
 
@@ -94,20 +95,32 @@ class Worker:
     ``env``: ``current`` runs with this interpreter (warning about package differences);
     ``venv`` builds a cached virtual environment from the recorded packages (offline from
     ``wheels`` when given). ``burst``: return once the queues are empty and tasks have ended.
+    ``gpus``: ``"all"`` or indexes/UUIDs (``"0,1"``) of the devices nvidia-smi lists; each task
+    gets its own through ``CUDA_VISIBLE_DEVICES`` (``Resources/gpus`` of them, default: devices
+    per slot) and waits until enough are free; ``slots`` then defaults to one per device.
+    Raises GpuError when the devices cannot be read or chosen.
     """
 
-    def __init__(self, home: str | os.PathLike | None = None, queues=("default",), slots: int = 1,
+    def __init__(self, home: str | os.PathLike | None = None, queues=("default",), slots: int | None = None,
                  name: str | None = None, env: str = "current", wheels: str | None = None,
                  burst: bool = False, keep_workdirs: bool = False, requeue_lost: bool = False,
                  lost_timeout: float = 30.0, grace: float = 10.0, poll_interval: float = 0.5,
-                 heartbeat_interval: float = 2.0, use_events: bool = True):
+                 heartbeat_interval: float = 2.0, use_events: bool = True, gpus: str | None = None):
         self.store = Store.open(home)
         self.queues = [check_queue_name(q) for q in (queues or ["default"])]
+        self.gpus = (gpus_mod.GpuPool(gpus_mod.select(gpus, gpus_mod.query_devices(), gpus_mod.visible_devices()))
+                     if gpus is not None else None)
+        if slots is None:
+            slots = self.gpus.total if self.gpus is not None else 1
         if slots < 1:
             raise LocaltaskError(f"slots must be at least 1 (got {slots}).")
         wheels = str(Path(wheels).absolute()) if wheels else None
         self.environment = make_environment(env, wheels)  # the strategy (localtask.executors)
         self.slots = int(slots)
+        #: GPUs a task gets when it has no Resources/gpus parameter
+        self.gpus_per_task = max(1, self.gpus.total // self.slots) if self.gpus is not None else 0
+        self._gpu_record_lock = threading.Lock()
+        self._too_big: set[str] = set()  # tasks asking for more GPUs than this worker has
         self.host = os.uname().nodename
         self.name = name or f"{self.host}:{os.getpid()}"
         self.env = env
@@ -139,7 +152,8 @@ class Worker:
             raise LocaltaskError(
                 f"A worker named {self.name!r} is already running on {existing['host']} "
                 f"(pid {existing['pid']}); choose another --name.")
-        self.store.register_worker(self.name, self.host, os.getpid(), self.queues, self.slots)
+        self.store.register_worker(self.name, self.host, os.getpid(), self.queues, self.slots,
+                                   self.gpus.table() if self.gpus is not None else None)
         self._registered = True
         # Tasks still carrying our name belong to an earlier life of this worker: they are not
         # running any more.
@@ -161,7 +175,8 @@ class Worker:
         self._install_signals()
         self._waker = Waker(self.store, use_events=self.use_events)
         self.register()
-        log.info("worker %s: watching queues %s with %d slot(s)", self.name, self.queues, self.slots)
+        log.info("worker %s: watching queues %s with %d slot(s)%s", self.name, self.queues, self.slots,
+                 f", GPUs {gpus_mod.describe(self.gpus.devices)}" if self.gpus is not None else "")
         try:
             while True:
                 try:
@@ -183,7 +198,8 @@ class Worker:
             busy = bool(self.running)
         if self._signals >= 1 and not busy:
             return True
-        return self.burst and not busy and claimed == 0 and not self.store.pending(self.queues)
+        # (tasks too big for this worker's GPUs stay queued for another worker)
+        return self.burst and not busy and claimed == 0 and self.store.pending(self.queues) <= len(self._too_big)
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -239,20 +255,50 @@ class Worker:
             return 0
         claimed = 0
         while len(self.running) < self.slots:
-            row = self.store.claim(self.name, self.queues, host=self.host)
+            row = self._claim()
             if row is None:
                 break
             claimed += 1
             self._start(row)
         return claimed
 
+    def _claim(self) -> dict | None:
+        """The next task for a free slot (with GPUs: one whose request fits the free ones), or None."""
+        if self.gpus is None:
+            return self.store.claim(self.name, self.queues, host=self.host)
+        row, too_big = self.store.claim_fitting(self.name, self.queues, free=self.gpus.free(),
+                                                total=self.gpus.total, default=self.gpus_per_task,
+                                                host=self.host)
+        for task_id, need in too_big:
+            if task_id not in self._too_big:
+                log.warning("task %s asks for %d GPUs and worker %s has %d: left queued for a worker "
+                            "with more", task_id, need, self.name, self.gpus.total)
+        self._too_big = {task_id for task_id, _ in too_big}
+        return row
+
     def _start(self, row: dict) -> None:
         run = Run(row["id"])
+        if self.gpus is not None:
+            run.gpus = self.gpus.take(row["id"], row["gpus_requested"])
+            self._publish_gpus()
         with self._lock:
             self.running[row["id"]] = run
         run.thread = threading.Thread(target=self._execute, args=(run, row),
                                       name=f"localtask-task-{row['id'][:8]}", daemon=True)
         run.thread.start()
+
+    def _publish_gpus(self) -> None:
+        """Record in the workers table which task holds each GPU (``localtask workers``)."""
+        try:
+            with self._gpu_record_lock:  # the table read inside: the last write is the newest state
+                self.store.set_worker_gpus(self.name, self.queues, self.gpus.table())
+        except StoreError as exc:  # only the display is stale; the next change rewrites it
+            log.warning("worker %s: cannot record its GPUs: %s", self.name, exc)
+
+    def _release_gpus(self, run: Run) -> None:
+        if self.gpus is not None and run.gpus is not None:
+            self.gpus.release(run.task_id)
+            self._publish_gpus()
 
     # ------------------------------------------------------------------ abort
     def _abort(self, run: Run, reason: str) -> None:
@@ -289,6 +335,8 @@ class Worker:
         log.info("task %s %r: started", task_id, row.get("name"))
         try:
             say(f"localtask: worker {self.name} runs task {task_id}")
+            if row.get("resource_error"):
+                raise RunError(row["resource_error"])
             run_dir = self._prepare_code(run, row, say)
             self._check_abort(run)  # aborted while the code was rebuilt: no environment build
             python = self._prepare_environment(row, say)
@@ -336,6 +384,10 @@ class Worker:
         cmd = self.environment.command(python, row["script"], run.workdir)
         env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
                    LOCALTASK_WORKER_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
+        if run.gpus is not None:
+            env.update(gpus_mod.cuda_environment(run.gpus))
+            say(f"localtask: GPUs {gpus_mod.describe(run.gpus)}: "
+                f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}")
         self._check_abort(run)
         proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -400,6 +452,7 @@ class Worker:
                       status.value, (reason.splitlines() or [""])[0], str(exc).rstrip("."), self.name)
         log.info("task %s: %s after %.1f s%s", task_id, status.value, time.monotonic() - began,
                  f" ({reason.splitlines()[0]})" if reason else "")
+        self._release_gpus(run)
         with self._lock:
             self.running.pop(task_id, None)
         if self._waker is not None:
