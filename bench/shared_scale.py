@@ -209,6 +209,24 @@ def run_loggers(count: int, seconds: float, tmp: Path, env: dict[str, str], tag:
             "waits": waits, "holds": holds, "busy": sum(holds) / span, "accesses": len(waits) / span}
 
 
+def run_idle(count: int, seconds: float, tmp: Path, env: dict[str, str], tag: str) -> dict:
+    """Part 4: ``count`` idle workers (empty queue, default poll interval) for ``seconds``."""
+    home, env = fresh_store(tmp, tag, env)
+    logdir = tmp / f"locks-{tag}"
+    child_env = probe_env(env, logdir, 0.0)
+    procs = [B.WorkerProcess(child_env, tmp, queue=QUEUE, slots=1) for _ in range(count)]
+    try:
+        for proc in procs:
+            proc.wait_registered(60)
+        skip = {path.name: len(path.read_text().splitlines()) for path in logdir.glob("*.txt")}
+        time.sleep(seconds)
+        waits, holds = lock_samples(logdir, skip)
+    finally:
+        for proc in procs:
+            proc.stop()
+    return {"accesses": len(waits) / seconds, "busy": sum(holds) / seconds, "waits": waits, "holds": holds}
+
+
 def pctl(values: list[float], q: float) -> str:
     return B.ms(B.percentile(values, q)) if values else "—"
 
@@ -222,10 +240,12 @@ def main() -> int:
     workers_list = (1, 2) if args.quick else WORKERS
     loggers_list = (1, 2) if args.quick else LOGGERS
     log_seconds = 2.0 if args.quick else 10.0
+    idle_list = (1, 2) if args.quick else (1, 8)
     report = B.Report(NAME, "Shared-mode scaling: workers x tasks/s on one shared store, lock waits", args)
     real: dict[tuple[float, int], list[dict]] = {}
     loops: dict[tuple[str, int], list[dict]] = {}
     logs: dict[int, list[dict]] = {}
+    idle: dict[int, list[dict]] = {}
     loop_kinds = [("local", False, 0.0), ("shared", True, 0.0), ("shared +1 ms", True, 0.001),
                   ("shared +5 ms", True, 0.005)]
     with B.tempdir(NAME) as tmp_s:
@@ -249,6 +269,9 @@ def main() -> int:
             for k in loggers_list:
                 B.progress(f"{NAME}: round {r + 1}/{rounds}: {k} running task(s) reporting scalars")
                 logs.setdefault(k, []).append(run_loggers(k, log_seconds, tmp, env, f"l{k}-r{r}"))
+            for k in idle_list:
+                B.progress(f"{NAME}: round {r + 1}/{rounds}: {k} idle worker(s)")
+                idle.setdefault(k, []).append(run_idle(k, log_seconds, tmp, env, f"i{k}-r{r}"))
 
     tasks_fmt = lambda x: B.rate(x, "tasks/s")  # noqa: E731
 
@@ -310,6 +333,21 @@ def main() -> int:
     report.text("**Shared mode, running tasks reporting scalars**\n\n" + B.md_table(
         ["tasks", "values stored", "lock accesses/s", "wait p50", "wait p95", "wait p99", "hold p50",
          "lock busy", "close p50", "close max"], log_rows))
+
+    report.text(f"""
+        **4. Idle workers**: K workers watching an empty queue for {log_seconds:g} s with the default
+        poll interval (0.5 s) and heartbeat (2 s): in shared mode each poll is a claim under the lock.
+    """)
+    idle_rows = []
+    for k in idle_list:
+        runs = idle[k]
+        waits = [w for x in runs for w in x["waits"]]
+        holds = [h for x in runs for h in x["holds"]]
+        idle_rows.append([str(k), f"{B.summary([x['accesses'] for x in runs]).median:.1f}",
+                          pctl(waits, 50), pctl(waits, 99), pctl(holds, 50),
+                          B.pct(B.summary([x["busy"] for x in runs]).median)])
+    report.text("**Shared mode, idle workers**\n\n" + B.md_table(
+        ["workers", "lock accesses/s", "wait p50", "wait p99", "hold p50", "lock busy"], idle_rows))
 
     def tps_of(results, key):
         return B.summary([x["tps"] for x in results[key]])

@@ -540,11 +540,13 @@ class Task(ClearMLExtras):
     def set_resources(self, *, gpus: int | None = None) -> None:
         """Record what the task needs to run, as ``Resources/`` parameters a clone can edit:
         ``gpus``, the devices a worker started with ``--gpus`` gives it (it waits until that many
-        are free). Raises GpuError for a value that is not a whole number >= 0."""
+        are free). Under a worker the call is checked and ignored: the stored request, which a
+        clone may have edited, is the one the task was given. Raises GpuError for a value that
+        is not a whole number >= 0."""
         from .resources import GPUS, SECTION, check_gpus
 
         values = {GPUS: check_gpus(gpus)} if gpus is not None else {}
-        if values:
+        if values and not self._attached:
             self._write_params(SECTION, values)
 
     def get_resources(self) -> dict[str, Any]:

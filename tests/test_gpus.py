@@ -41,8 +41,8 @@ JOB = """
 
     task = Task.init(project_name="gpus", task_name="job")
     want = os.environ.get("SET_GPUS")
-    if want is not None and not os.environ.get("LOCALTASK_TASK_ID"):
-        task.set_resources(gpus=int(want))
+    if want is not None:
+        task.set_resources(gpus=int(want))  # under a worker: ignored, the stored request stands
     print("TASK_ID=" + task.id)
     print("DEVICES=" + os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"), flush=True)
     meet = os.environ.get("MEET_DIR")
@@ -247,8 +247,13 @@ def test_resources_gpus_edited_on_a_clone_from_the_cli(localtask_home, tmp_path,
     none.set_parameter("Resources/gpus", 0)
     Task.enqueue(clone, queue_name="default")
     Task.enqueue(none, queue_name="default")
-    run_burst_worker(localtask_home, gpus="all")
+    os.environ["SET_GPUS"] = "1"                            # the script asks for 1 again
+    try:
+        run_burst_worker(localtask_home, gpus="all")
+    finally:
+        del os.environ["SET_GPUS"]
     assert devices_of(store, clone.id) == "0,1,2"
+    assert clone.get_resources() == {"gpus": 3}
     assert devices_of(store, none.id) == ""                 # asked for none: sees none
 
 
