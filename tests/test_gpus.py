@@ -351,3 +351,23 @@ def test_claim_fitting_order_waiting_and_too_big(localtask_store):
     assert (row["id"], row["gpus_requested"], row["resource_error"]) == (single, 1, None)
     assert claim("w", ["first", "second"], free=4, total=4, default=1) == (None, [(huge, 5)])
     assert store.get_task(huge)["status"] == "queued"
+
+
+@pytest.mark.slow
+def test_worker_process_with_gpus_from_the_command_line(localtask_home, tmp_path, fake_smi):
+    """``localtask worker --gpus 3,1 --burst`` as its own process: 2 slots, one device each."""
+    from helpers_worker import start_worker_process
+
+    fake_smi(FOUR)
+    store = Store.open(localtask_home)
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    source = record_job(tmp_path, localtask_home)
+    clones = [clone_and_enqueue(source) for _ in range(2)]
+    log = tmp_path / "worker.log"
+    proc = start_worker_process(localtask_home, "--gpus", "3,1", "--burst", "--name", "cli-gpus", log=log,
+                                PATH=os.environ["PATH"], MEET_DIR=str(meet), MEET_COUNT="2")
+    assert proc.wait(timeout=120) == 0, log.read_text()
+    assert "with 2 slot(s), GPUs 3,1 (NVIDIA A100-SXM4-80GB)" in log.read_text()
+    assert [store.get_task(c.id)["status"] for c in clones] == ["completed"] * 2
+    assert sorted(devices_of(store, c.id) for c in clones) == ["1", "3"]
