@@ -214,6 +214,10 @@ def run_idle(count: int, seconds: float, tmp: Path, env: dict[str, str], tag: st
     home, env = fresh_store(tmp, tag, env)
     logdir = tmp / f"locks-{tag}"
     child_env = probe_env(env, logdir, 0.0)
+    from localtask import Store
+
+    os.environ["LOCALTASK_SHARED"] = "1"  # this process watches the same store: in the same mode
+    Store.open(home)
     procs = [B.WorkerProcess(child_env, tmp, queue=QUEUE, slots=1) for _ in range(count)]
     try:
         for proc in procs:
@@ -224,7 +228,64 @@ def run_idle(count: int, seconds: float, tmp: Path, env: dict[str, str], tag: st
     finally:
         for proc in procs:
             proc.stop()
+        del os.environ["LOCALTASK_SHARED"]
     return {"accesses": len(waits) / seconds, "busy": sum(holds) / seconds, "waits": waits, "holds": holds}
+
+
+def access_steps(tmp: Path, count: int) -> dict[str, list[float]]:
+    """Part 0: one shared-mode access step by step, uncontended; a local-mode write; an fsync."""
+    import uuid
+
+    from localtask import Store
+
+    steps: dict[str, list[float]] = {name: [] for name in (
+        "take the lock file", "open the database (connection, pragmas)", "read a task row",
+        "write a task row (BEGIN IMMEDIATE, UPDATE, COMMIT)", "close the connection", "release the lock file",
+        "local mode: the same write (WAL, synchronous=NORMAL)", "fsync of a 4 KiB write, this disk")}
+    names = list(steps)
+    task_id = uuid.uuid4().hex
+    for shared in (True, False):
+        os.environ["LOCALTASK_SHARED"] = "1" if shared else "0"
+        try:
+            store = Store.open(tmp / f"home-steps-{int(shared)}")
+        finally:
+            del os.environ["LOCALTASK_SHARED"]
+        store.insert_task({"id": task_id, "project": "bench", "name": "t", "status": "created"})
+        access = store._access_strategy  # the bench times the strategy's own steps
+        for _ in range(count):
+            if not shared:
+                conn = access.connection()
+                t0 = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("UPDATE tasks SET last_update = ? WHERE id = ?", (time.time(), task_id))
+                conn.execute("COMMIT")
+                steps[names[6]].append(time.perf_counter() - t0)
+                continue
+            marks = [time.perf_counter()]
+            access.acquire()
+            marks.append(time.perf_counter())
+            conn = access.new_connection()
+            marks.append(time.perf_counter())
+            conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchall()
+            marks.append(time.perf_counter())
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("UPDATE tasks SET last_update = ? WHERE id = ?", (time.time(), task_id))
+            conn.execute("COMMIT")
+            marks.append(time.perf_counter())
+            conn.close()
+            marks.append(time.perf_counter())
+            access.lock.release()
+            marks.append(time.perf_counter())
+            for i in range(6):
+                steps[names[i]].append(marks[i + 1] - marks[i])
+    with open(tmp / "fsync-probe", "wb") as fh:
+        for _ in range(count):
+            fh.write(b"x" * 4096)
+            fh.flush()
+            t0 = time.perf_counter()
+            os.fsync(fh.fileno())
+            steps[names[7]].append(time.perf_counter() - t0)
+    return steps
 
 
 def pctl(values: list[float], q: float) -> str:
@@ -254,6 +315,8 @@ def main() -> int:
         repo, _ = B.trivial_repo(tmp, dict(env, LOCALTASK_HOME=str(tmp / "home-warmup")))
         B.progress(f"{NAME}: warm-up")
         run_workers(1, 2, repo, tmp, env, 0.0, "warmup")
+        B.progress(f"{NAME}: one access, step by step")
+        steps = access_steps(tmp, 20 if args.quick else 200)
         for r in range(rounds):
             for delay in (0.0, 0.002):
                 for n in workers_list:
@@ -291,6 +354,13 @@ def main() -> int:
         return B.md_table(["workers", "tasks/s median [min – max]", "vs 1", "lock accesses per task",
                            "wait p50", "wait p95", "wait p99", "hold p50", "hold p95", "lock busy"], rows)
 
+    report.text(f"""
+        **0. One access, step by step** ({len(steps[next(iter(steps))])} times, one process, no other
+        process on the store): what a shared-mode access costs here, against a local-mode write
+        and a bare fsync of this disk (SQLite's rollback journal with `synchronous=FULL` syncs the
+        journal and the database at every commit).
+    """)
+    report.measurements([(name, B.summary(values), B.ms) for name, values in steps.items()])
     report.text(f"""
         {rounds} round(s); each run on a fresh store. **1. Real workers, trivial tasks**: {tasks}
         clones of a recorded trivial task, then N burst worker processes with 1 slot each; tasks/s =
