@@ -4,7 +4,11 @@
 Targets: a process that runs Task.init + connect({'lr': 0.1, 'epochs': 3}) + close, in a git
 repository of ~300 files with one uncommitted change and one untracked file, takes at most
 60 ms more than `python -c pass` (median of the per-round differences), and is at least 10x
-faster than ClearML offline doing the same (median of the per-round ratios).
+faster than ClearML offline doing the same (median of the per-round ratios). The hooks of the
+configuration frameworks (Hydra, click, typer, fire, jsonargparse) cost a script that imports
+none of them nothing measurable: their install and the finder's look at 1,000 later imports,
+timed inside the process, take at most 3 ms (the same script with them off,
+``LOCALTASK_NO_FRAMEWORKS=1``, is timed too, whole process: its difference is a process's noise).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import competitors as C
 NAME = "init_overhead"
 TARGET_MS = 60.0
 TARGET_RATIO = 10.0
+TARGET_HOOKS_MS = 3.0
 CLEARML_TIMEOUT = 40.0  # a run with defaults takes 3-20 s here when it does not hang
 
 CLEARML_SCRIPT = """\
@@ -65,6 +70,23 @@ print(json.dumps({"T0": T0, "import": t1 - t0, "init": t2 - t1, "connect": t3 - 
                   "close": t4 - t3, "body": t4 - t0}))
 """
 
+# The framework hooks alone, timed inside the process: their install at the import of localtask
+# (with none of the frameworks imported) and the finder's look at each import made after it.
+HOOKS_SCRIPT = """\
+import json, os, time
+import localtask
+from localtask import frameworks
+os.environ.pop("LOCALTASK_NO_FRAMEWORKS")
+t0 = time.perf_counter()
+frameworks.install()
+t1 = time.perf_counter()
+n = 20000
+for _ in range(n):
+    frameworks._finder.find_spec("numpy.core.multiarray")
+t2 = time.perf_counter()
+print(json.dumps({"install": t1 - t0, "per_import": (t2 - t1) / n}))
+"""
+
 UNTRACKED = "notes/untracked.txt"
 CHANGED = "pkg00/mod00.py"
 
@@ -81,6 +103,7 @@ def repo_files() -> dict[str, str]:
         files[f"data/notes{t:03d}.txt"] = f"note {t}\n" + "lorem ipsum dolor sit amet\n" * 5
     files["train.py"] = INIT_SCRIPT
     files["phases.py"] = PHASES_SCRIPT
+    files["hooks.py"] = HOOKS_SCRIPT
     files["clearml_train.py"] = CLEARML_SCRIPT.format(kwargs="")
     files["clearml_tuned.py"] = CLEARML_SCRIPT.format(kwargs=", " + C.CLEARML_TUNED_KWARGS)
     files["mlflow_train.py"] = MLFLOW_SCRIPT
@@ -101,6 +124,7 @@ def timed(cmd: list[str], repo: Path, env: dict[str, str]) -> tuple[float, str]:
 PASS = "python -c pass"
 IMPORT = "python -c 'import localtask'"
 LT = "localtask: Task.init + connect + close"
+LT_NOFW = "localtask, framework hooks off (LOCALTASK_NO_FRAMEWORKS=1)"
 CML = "ClearML offline, defaults"
 CML_T = "ClearML offline, tuned"
 MLF = "MLflow, SQLite tracking URI"
@@ -123,6 +147,7 @@ def main() -> int:
             PASS: ([py, "-c", "pass"], env, None),
             IMPORT: ([py, "-c", "import localtask"], env, None),
             LT: ([py, "train.py"], env, None),
+            LT_NOFW: ([py, "train.py"], dict(env, LOCALTASK_NO_FRAMEWORKS="1"), None),
         }
         absent: dict[str, str] = {}
         if comp_rounds and C.installed("clearml"):
@@ -134,7 +159,7 @@ def main() -> int:
             runs[MLF] = ([py, "mlflow_train.py"], C.mlflow_env(env, tmp), 120.0)
         else:
             absent[MLF] = C.INSTALL_HINT if comp_rounds else "not run: --no-competitors"
-        cheap = [PASS, IMPORT, LT]
+        cheap = [PASS, IMPORT, LT, LT_NOFW]
         files = repo_files()
         repo = B.make_repo(tmp / "repo", files, env)
         (repo / CHANGED).write_text(files[CHANGED] + "\nCHANGED = True\n")
@@ -188,6 +213,14 @@ def main() -> int:
                 phases[key].append(data[key])
             phases["exit"].append(wall - (data["T0"] - before) - data["body"])
 
+        B.progress(f"{NAME}: the framework hooks inside the process ({phase_runs} runs)")
+        hook_install, hook_per_import = [], []
+        for _ in range(phase_runs):
+            _, out = timed([py, "hooks.py"], repo, dict(env, LOCALTASK_NO_FRAMEWORKS="1"))
+            data = json.loads(out.strip().splitlines()[-1])
+            hook_install.append(data["install"])
+            hook_per_import.append(data["per_import"])
+
         recorded = {LT: localtask_recorded(home, last_out[LT])}
         for label in (CML, CML_T):
             if label in runs:
@@ -204,10 +237,12 @@ def main() -> int:
         return [op(x, y) for x, y in zip(times.get(a, []), times.get(b, [])) if x is not None and y is not None]
 
     overhead = per_round(LT, PASS, lambda a, b: a - b)
+    hooks = per_round(LT, LT_NOFW, lambda a, b: a - b)
     import_overhead = per_round(IMPORT, PASS, lambda a, b: a - b)
     rows = [(label, B.summary(done(label)), B.ms) for label in runs if done(label)]
     rows += [("import localtask − pass (per round)", B.summary(import_overhead), B.ms),
-             ("**localtask init script − pass (per round)**", B.summary(overhead), B.ms)]
+             ("**localtask init script − pass (per round)**", B.summary(overhead), B.ms),
+             ("framework hooks on − off, no framework imported (per round)", B.summary(hooks), B.ms)]
     for label in (CML, CML_T, MLF):
         if done(label):
             rows.append((f"{label} − pass (per round)", B.summary(per_round(label, PASS, lambda a, b: a - b)), B.ms))
@@ -231,6 +266,10 @@ def main() -> int:
                 "to the script's first statement, exit = what is left of the wall time: interpreter "
                 "shutdown, atexit):")
     report.measurements([(f"{k}", B.summary(v), B.ms) for k, v in phases.items()])
+    report.text("The framework hooks inside the process (no framework imported): their install at the "
+                "import of localtask, and the finder's look at each module imported after it:")
+    report.measurements([("install", B.summary(hook_install), micro),
+                         ("per later import", B.summary(hook_per_import), micro)])
     report.text("What each recorded (last run), read back from what it wrote:")
     items = (("where", "where it is"), ("commit", "commit"), ("diff", "uncommitted diff"),
              ("changed", f"the change to `{CHANGED}`"), ("untracked", f"the untracked `{UNTRACKED}`"),
@@ -248,6 +287,12 @@ def main() -> int:
         B.Line("localtask init script − `python -c pass` (per round)", B.summary(overhead), B.ms,
                f"≤ {TARGET_MS:.0f} ms", med * 1000 <= TARGET_MS),
         B.Line("localtask: whole process", B.summary(done(LT)), B.ms),
+        B.Line("framework hooks on − off, no framework imported (per round)", B.summary(hooks), B.ms),
+        B.Line("framework hooks: install + 1,000 later imports, inside the process",
+               B.summary([i + 1000 * f for i, f in zip(hook_install, hook_per_import)]), B.ms,
+               f"≤ {TARGET_HOOKS_MS:.0f} ms",
+               B.summary([i + 1000 * f for i, f in zip(hook_install, hook_per_import)]).median * 1000
+               <= TARGET_HOOKS_MS),
         B.Line("`python -c pass`", B.summary(done(PASS)), B.ms),
     ]
     for label in (CML, CML_T, MLF):
@@ -266,6 +311,10 @@ def main() -> int:
     report.summary(lines)
     report.finish()
     return 0
+
+
+def micro(seconds: float) -> str:
+    return f"{seconds * 1e6:,.2f} µs"
 
 
 def localtask_recorded(home: Path, stdout: str) -> dict[str, str]:

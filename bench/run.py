@@ -19,7 +19,7 @@ from pathlib import Path
 import benchlib as B
 
 BENCHMARKS = ("init_overhead", "scalars", "reports", "queue_latency", "throughput", "claims", "scale", "rerun",
-              "shared_scale")
+              "bundles", "shared_scale")
 
 
 def summary_rows(document: str) -> list[list[str]]:

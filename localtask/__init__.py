@@ -1,6 +1,8 @@
 """localtask: record, clone, edit, reset, enqueue and re-run ML tasks with no server."""
 from .exceptions import (
     AmbiguousTaskIdError,
+    BundleError,
+    BundleVersionError,
     ArtifactError,
     CaptureError,
     GpuError,
@@ -29,12 +31,14 @@ __all__ = [
     "StoreFullError",
     "TaskNotFoundError", "AmbiguousTaskIdError", "IllegalTransitionError", "ParameterError",
     "ArtifactError", "CaptureError", "QueueError", "RunError", "GpuError",
-    "OutputModel", "InputModel", "Model", "StorageManager",
+    "OutputModel", "InputModel", "Model", "StorageManager", "reproduce", "sweep", "compare_tasks",
+    "export_tasks", "import_bundle", "BundleError", "BundleVersionError",
 ]
 
 #: names imported on first use, so that ``import localtask`` stays light.
 _LAZY = {"Worker": "worker", "OutputModel": "models", "InputModel": "models", "Model": "models",
-         "StorageManager": "storage_manager"}
+         "StorageManager": "storage_manager", "reproduce": "reproduction", "sweep": "sweeps",
+         "compare_tasks": "compare", "export_tasks": "bundle", "import_bundle": "bundle"}
 
 
 def __getattr__(name):

@@ -301,6 +301,15 @@ def _print_show(data: dict[str, Any]) -> None:
     if data["comment"]:
         field("Comment", data["comment"])
     field("Parent", data["parent"] or "-")
+    repro = data.get("reproduction")
+    if repro:
+        field("Reproduces", f"{repro['reference_id']}: {repro['verdict']}")
+        for aspect in repro["details"].get("aspects", []):
+            if aspect["verdict"] != "identical":
+                click.echo(" " * 15 + f"{aspect['aspect']}: {aspect['verdict']}"
+                           + (f" ({aspect['details'][0]})" if aspect["details"] else ""))
+    for r in data.get("reproductions") or []:
+        field("Reproduced", f"by {r['task_id']}: {r['verdict']}")
     field("Created", _fmt_time(data["created"]))
     field("Started", _fmt_time(data["started"]))
     completed = _fmt_time(data["completed"])
@@ -350,14 +359,15 @@ def _print_show(data: dict[str, Any]) -> None:
     click.echo("Environment:")
     if env.get("python"):
         field("Python", f"{env['python']} ({env.get('implementation', '?')}) on "
-                        f"{env.get('platform', '?')} {env.get('machine', '')}".rstrip(), 2)
+                        f"{env.get('platform', '?')} {env.get('machine', '')}".rstrip()
+              + (" (edited)" if env.get("python_edited") else ""), 2)
     if env.get("image"):
-        field("Image", env["image"], 2)
+        field("Image", " ".join(filter(None, (env["image"], env.get("image_arguments")))), 2)
     packages = env.get("packages") or []
-    click.echo(f"  Packages ({len(packages)}):")
+    click.echo(f"  Packages ({len(packages)}{', edited' if env.get('packages_edited') else ''}):")
     for pkg in packages:
-        line = f"{pkg['name']}=={pkg['version']}"
-        if pkg.get("editable"):
+        line = pkg.get("requirement") or (f"{pkg['name']}=={pkg['version']}" if pkg.get("version") else pkg["name"])
+        if pkg.get("editable") and not pkg.get("requirement"):
             line += f" (editable: {pkg.get('path') or pkg.get('url', '?')})"
         elif pkg.get("vcs"):
             line += f" ({pkg['vcs']}: {pkg.get('url', '?')}@{pkg.get('commit', '?')})"
@@ -384,6 +394,16 @@ def _print_show(data: dict[str, Any]) -> None:
     for art in out["artifacts"]:
         click.echo(f"    {art['name']} ({art['type']}, {_fmt_size(art['size'])})")
     field("Console log", _fmt_size(out["console_log"]["size"]), 2)
+    for role in ("input", "output"):
+        models = data["models"][role]
+        if models:
+            click.echo(f"{role.capitalize()} models ({len(models)}):")
+        for m in models:
+            bits = [m["framework"], m["file"] or "no weights", _fmt_size(m["size"]) if m["size"] else "",
+                    "tags " + ",".join(m["tags"]) if m["tags"] else "", "published" if m["published"] else "",
+                    "missing from the store" if m["missing"] else ""]
+            label = m["name"] if m["name"] == m["model_name"] else f"{m['name']} = {m['model_name']}"
+            click.echo(f"  {label} {m['id'][:8]} ({', '.join(b for b in bits if b)})")
 
 
 @cli.command()
@@ -587,6 +607,72 @@ def workers(ctx, as_json):
 
 
 # --------------------------------------------------------------------- changing
+# --------------------------------------------------------------------- create (issue 10: clearml-task)
+@cli.command()
+@click.option("--project", default="default", show_default=True, help="Project of the new draft.")
+@click.option("--name", help="Name of the new draft (default: the script's name).")
+@click.option("--repo", help="A local clone or a repository URL (default: the script's own repository).")
+@click.option("--branch", help="Take the tip of this branch (default: the clone's HEAD).")
+@click.option("--commit", help="Take this commit (default: the tip of --branch, or HEAD with its "
+                               "uncommitted changes).")
+@click.option("--script", required=True,
+              help="The entry point: a path inside the repository, or '-m module'.")
+@click.option("--cwd", "working_directory", help="Working directory, relative to the repository root.")
+@click.option("--packages", multiple=True, metavar="REQUIREMENT",
+              help="A requirement line (repeatable), e.g. 'numpy>=1.26'.")
+@click.option("--requirements", "requirements_file", type=click.Path(dir_okay=False),
+              help="A requirements file (default: the repository's requirements.txt).")
+@click.option("--args", "argparse_args", multiple=True, metavar="NAME=VALUE",
+              help="An argparse argument of the script (repeatable), e.g. --args lr=0.01.")
+@click.option("--docker", help="Container image the task is meant to run in (recorded).")
+@click.option("--task-type", default="training", show_default=True, help="ClearML task type.")
+@click.option("--tags", multiple=True, help="A tag of the new draft (repeatable).")
+@click.option("--queue", help="Enqueue the draft on this queue.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new task's id and status as JSON.")
+@click.pass_context
+def create(ctx, project, name, repo, branch, commit, script, working_directory, packages, requirements_file,
+           argparse_args, docker, task_type, tags, queue, as_json):
+    """Make a draft from a repository and a script without running it (as clearml-task).
+
+    The code is pinned to a commit (with the uncommitted changes of a local clone when no
+    --branch or --commit is given); a worker runs it once enqueued.
+    """
+    from .queue import check_queue_name
+    from .task import Task
+
+    if queue is not None:
+        check_queue_name(queue)
+    for pair in argparse_args:
+        if "=" not in pair:
+            raise click.UsageError(f"--args takes NAME=VALUE, not {pair!r}.")
+    task = Task.create(project_name=project, task_name=name, task_type=task_type, repo=repo, branch=branch,
+                       commit=commit, script=script, working_directory=working_directory,
+                       packages=list(packages) or None, requirements_file=requirements_file,
+                       argparse_args=[p.split("=", 1) for p in argparse_args], docker=docker,
+                       home=_home(ctx))
+    try:
+        if tags:
+            task.set_tags(list(tags))
+        if queue is not None:
+            Task.enqueue(task, queue, home=_home(ctx))
+    except BaseException:
+        task.delete(force=True)  # leave nothing half-made behind
+        raise
+    row = task.data
+    if as_json:
+        _print_json({"id": task.id, "status": row["status"], "project": row["project"], "name": row["name"],
+                     "script": row["script"], "queue": row["queue"]})
+        return
+    script_row = row["script"]
+    click.echo(f"Created task {task.id} ({row['status']}): {row['name']!r} in project {row['project']!r}")
+    where = script_row.get("repository") or script_row.get("local_path")
+    commit_text = (script_row.get("commit") or "")[:12]
+    diff = f" + {_fmt_size(script_row['diff_size'])} of uncommitted changes" if script_row.get("diff_size") else ""
+    click.echo(f"Code: {where} {commit_text}{diff}, entry point {script_row.get('entry_point') or script_row.get('module')}")
+    if queue is not None:
+        click.echo(f"Enqueued on queue {queue!r}")
+
+
 @cli.command()
 @click.argument("task_id", metavar="ID")
 @click.option("--name", help="Name of the clone (default: 'Clone of <name>').")
@@ -743,7 +829,8 @@ def delete(ctx, task_id, force, yes):
               help="Run tasks with this interpreter ('current') or in a cached virtual environment "
                    "built from the recorded packages ('venv').")
 @click.option("--wheels", type=click.Path(exists=True, file_okay=False),
-              help="Folder of wheels to build virtual environments from, offline.")
+              help="Folder of wheels to build virtual environments from, offline (default: the store's "
+                   "wheel cache, filled by 'localtask import', when it has every package).")
 @click.option("--name", help="Worker name (default: host and process id).")
 @click.option("--keep-workdirs", is_flag=True, help="Keep each task's working copy after it ends.")
 @click.option("--requeue-lost", is_flag=True,
@@ -756,13 +843,16 @@ def delete(ctx, task_id, force, yes):
               metavar="SECONDS", help="Seconds between two looks at the queues.")
 @click.option("--quiet", "quiet", is_flag=True,
               help="Print only warnings and errors, not a line per task started and ended.")
+@click.option("--container", type=click.Choice(["docker", "podman"]),
+              help="Run each task that has a container image inside it with this engine (without it "
+                   "such a task fails: it never runs outside its image).")
 @click.option("--gpus", metavar="all|0,1,...",
               help="Give each task its own GPUs (CUDA_VISIBLE_DEVICES) from these devices, as "
                    "nvidia-smi lists them; a task takes Resources/gpus of them (default: devices "
                    "per slot) and waits until that many are free.")
 @click.pass_context
 def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, requeue_lost, lost_timeout,
-           grace, poll_interval, quiet, gpus):
+           grace, poll_interval, quiet, container, gpus):
     """Run queued tasks.
 
     Prints a line when it starts, and when each task starts and ends (on stderr).
@@ -781,7 +871,68 @@ def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, req
     sys.exit(Worker(home=_home(ctx), queues=list(queue_names), slots=slots, name=name, env=env,
                     wheels=wheels, burst=burst, keep_workdirs=keep_workdirs, requeue_lost=requeue_lost,
                     lost_timeout=lost_timeout, grace=grace, poll_interval=poll_interval,
-                    gpus=gpus).run())
+                    container=container, gpus=gpus).run())
+
+
+# --------------------------------------------------------------------- edit (a draft's execution)
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--repo", help="Repository: a git URL, or the path of a local clone (its checked-out "
+                             "commit and branch unless given).")
+@click.option("--branch", help="Branch; alone, the task runs the branch's head commit as of now.")
+@click.option("--commit", help="Commit (a full id, a unique prefix, or a tag).")
+@click.option("--entry-point", help="Script to run, relative to the repository root.")
+@click.option("--working-dir", help="Folder to run in, relative to the repository root.")
+@click.option("--argv", help="The script's command-line arguments, as one shell-quoted string "
+                             "('' for none).")
+@click.option("--diff", "diff_file", type=click.Path(exists=True, dir_okay=False),
+              help="Replace the uncommitted diff with this patch file (it must apply to the commit).")
+@click.option("--no-diff", is_flag=True, help="Drop the uncommitted diff.")
+@click.option("--packages", "packages_file", type=click.Path(exists=True, dir_okay=False),
+              help="Replace the package list with this requirements file.")
+@click.option("--set-package", "set_packages", multiple=True, metavar="REQ",
+              help="Add or change a package (numpy==1.26.4, 'torch>=2'); repeatable.")
+@click.option("--remove-package", "remove_packages", multiple=True, metavar="NAME",
+              help="Remove a package from the list; repeatable.")
+@click.option("--python", help="The Python version to run with (3.X): the worker finds that interpreter.")
+@click.option("--image", help="Container image to run in ('' removes it); needs a worker with --container.")
+@click.option("--image-args", help="Extra arguments of the container run ('-e A=1 --gpus all').")
+@click.option("--json", "as_json", is_flag=True, help="Print the changed fields as JSON.")
+@click.pass_context
+def edit(ctx, task_id, repo, branch, commit, entry_point, working_dir, argv, diff_file, no_diff,
+         packages_file, set_packages, remove_packages, python, image, image_args, as_json):
+    """Edit a draft's execution: code, packages, Python, container image.
+
+    Every change is checked (the commit or branch exists in the repository, the diff applies,
+    the entry point is there, each requirement is well formed, the image name is one) before
+    anything is written; on any error nothing changes. Only drafts can be edited.
+    """
+    from pathlib import Path
+
+    from .execution_edit import ExecutionEdit, edit_execution
+
+    if diff_file and no_diff:
+        raise click.UsageError("--diff and --no-diff cannot be combined.")
+    try:
+        argv_list = None if argv is None else shlex.split(argv)
+    except ValueError as exc:
+        raise click.BadParameter(f"cannot be split as a command line: {exc}", param_hint="--argv") from None
+    diff = Path(diff_file).read_bytes() if diff_file else (b"" if no_diff else None)
+    change = ExecutionEdit(repository=repo, branch=branch, commit=commit, entry_point=entry_point,
+                           working_dir=working_dir, argv=argv_list, diff=diff, packages=packages_file,
+                           set_packages=list(set_packages), remove_packages=list(remove_packages),
+                           python=python, image=image, image_arguments=image_args)
+    if change.empty():
+        raise click.UsageError("Nothing to edit: give at least one option (see --help).")
+    store = _store(ctx)
+    full_id = store.resolve_id(task_id)
+    changed = edit_execution(store, full_id, change, say=lambda text: click.echo(text, err=True))
+    if as_json:
+        _print_json({"id": full_id, "changed": changed})
+    elif changed:
+        click.echo(f"edited {_short(full_id)}: {', '.join(changed)} (see: localtask show {_short(full_id)})")
+    else:
+        click.echo(f"{_short(full_id)}: nothing changed (the values were already those)")
 
 
 @cli.command()
@@ -796,3 +947,72 @@ def demo(ctx):
             raise
         raise click.ClickException("The demo is not available in this version of localtask.") from None
     demo_main(_home(ctx))
+
+
+# --------------------------------------------------------------------- bundles (air-gapped labs)
+@cli.command("export")
+@click.argument("task_ids", nargs=-1)
+@click.option("--project", "-p", help="Only tasks of this project.")
+@click.option("--status", "-s", "statuses", multiple=True,
+              type=click.Choice([s.value for s in TaskStatus]),
+              help="Only tasks with this status (repeat for several).")
+@click.option("--tag", "-t", "tags", multiple=True, help="Only tasks with this tag (repeat: all of them).")
+@click.option("--with-outputs", is_flag=True,
+              help="Also the console, scalars, plots, debug samples, artifacts and models.")
+@click.option("--wheels", is_flag=True, help="Also wheels of every recorded package (pip download).")
+@click.option("--wheels-from", type=click.Path(exists=True, file_okay=False),
+              help="Take the wheels from this local folder instead of an index (implies --wheels).")
+@click.option("--platform", "platform_", metavar="TAG",
+              help="Wheels for this platform, e.g. manylinux2014_x86_64 (default: this machine's).")
+@click.option("--python-version", metavar="X.Y", help="Wheels for this Python version (default: this one's).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The bundle file to write.")
+@click.pass_context
+def export_(ctx, task_ids, project, statuses, tags, with_outputs, wheels, wheels_from, platform_,
+            python_version, output):
+    """Write tasks into one bundle file for another store (an air-gapped lab).
+
+    TASK_IDS (unique prefixes) and the filters select the tasks: all that match, among the
+    ids when given. The bundle holds their rows, code (recorded diffs and a git bundle of
+    their commits) and, as asked, outputs and wheels, with a checksum per member.
+    """
+    from .bundle import export_tasks
+
+    report = export_tasks(task_ids, output=output, project=project, status=statuses, tags=tags,
+                          with_outputs=with_outputs, wheels=wheels, wheels_from=wheels_from,
+                          platform=platform_, python_version=python_version, home=_home(ctx),
+                          say=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {report.path}: {len(report.task_ids)} task(s), {report.commits} commit(s), "
+               f"{len(report.wheels)} wheel(s), {_fmt_size(report.size)}")
+
+
+@cli.command("import")
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--replace", is_flag=True, help="Replace tasks that exist here with other content.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def import_(ctx, bundle, replace, as_json):
+    """Add the tasks of a bundle file to this store, keeping their ids.
+
+    A second import of the same bundle changes nothing; a task that exists here with other
+    content is reported and skipped (--replace takes the bundle's). Commits go into the git
+    mirror cache, wheels into the wheel cache that 'worker --env venv' uses offline.
+    """
+    from .bundle import import_bundle
+
+    report = import_bundle(bundle, replace=replace, home=_home(ctx), say=lambda m: click.echo(m, err=True))
+    if as_json:
+        _print_json({"imported": report.imported, "replaced": report.replaced, "unchanged": report.unchanged,
+                     "conflicts": report.conflicts, "commits": report.commits, "wheels": report.wheels})
+        return
+    for task_id, why in report.conflicts.items():
+        click.echo(f"skipped {task_id}: {why}", err=True)
+    click.echo(f"imported {len(report.imported)}, replaced {len(report.replaced)}, unchanged "
+               f"{len(report.unchanged)}, skipped {len(report.conflicts)} task(s); {report.commits} "
+               f"commit(s), {report.wheels} wheel(s) added")
+
+
+from .cli_repro import COMMANDS as _REPRO_COMMANDS  # noqa: E402  (they use the helpers above)
+
+for _command in _REPRO_COMMANDS:
+    cli.add_command(_command)

@@ -39,11 +39,30 @@ def check_current(environment: dict[str, Any], say: Say, cache_dir: Path | None 
         warnings += 1
     for pkg in environment.get("packages") or []:
         installed = installed_versions.get(_normal(pkg["name"]))
-        if installed != pkg.get("version"):
+        if pkg.get("requirement") or not pkg.get("version"):  # an edited draft's requirement
+            if not _satisfies(pkg, installed):
+                say(f"localtask: WARNING: package {pkg.get('requirement') or pkg['name']} is wanted; "
+                    f"{'not installed' if installed is None else installed} here")
+                warnings += 1
+        elif installed != pkg.get("version"):
             say(f"localtask: WARNING: package {pkg['name']} was {pkg.get('version')} when recorded; "
                 f"{'not installed' if installed is None else installed} here")
             warnings += 1
     return warnings
+
+
+def _satisfies(pkg: dict[str, Any], installed: str | None) -> bool:
+    """Whether the installed version meets a package entry without an exact version."""
+    if installed is None:
+        return False
+    if not pkg.get("requirement"):
+        return True
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(pkg["requirement"]).specifier.contains(installed, prereleases=True)
+    except InvalidRequirement:
+        return False
 
 
 #: the worker's own packages that the task's process needs to talk to the store. They are linked
@@ -68,13 +87,19 @@ def requirements(packages: list[dict[str, Any]]) -> list[str]:
             if pkg.get("subdirectory"):
                 line += f"#subdirectory={pkg['subdirectory']}"
             lines.append(line)
-        else:
+        elif pkg.get("requirement"):  # edited in a draft: a specifier, extras, a marker or a URL
+            lines.append(pkg["requirement"])
+        elif pkg.get("version"):
             lines.append(f"{pkg['name']}=={pkg['version']}")
+        else:
+            lines.append(pkg["name"])
     return lines
 
 
-def venv_key(environment: dict[str, Any], wheels: str | None) -> str:
-    payload = json.dumps({"python": platform.python_version(), "exe": sys.executable,
+def venv_key(environment: dict[str, Any], wheels: str | None, base: str | None = None) -> str:
+    base = base or sys.executable
+    version = platform.python_version() if base == sys.executable else environment.get("python")
+    payload = json.dumps({"python": version, "exe": base,
                           "packages": requirements(environment.get("packages") or []),
                           "wheels": wheels}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
@@ -89,7 +114,7 @@ def _run(cmd: list[str], say: Say, env: dict | None = None) -> None:
     tail: list[str] = []
     errors: list[str] = []  # pip's own "ERROR: ..." lines say why; its closing lines only say "see above"
     for line in proc.stdout:
-        say(line.rstrip("\n"))
+        say("localtask:   " + line.rstrip("\n"))  # the build's lines, told apart from the task's
         tail = (tail + [line.rstrip("\n")])[-10:]
         if line.strip().startswith("ERROR:"):
             errors = (errors + [line.strip()])[-5:]
@@ -98,15 +123,24 @@ def _run(cmd: list[str], say: Say, env: dict | None = None) -> None:
         raise RunError(f"{label} failed (exit {proc.returncode}): " + " | ".join(errors or tail[-5:]))
 
 
-def ensure_venv(store: Store, environment: dict[str, Any], say: Say, wheels: str | None = None) -> str:
+def ensure_venv(store: Store, environment: dict[str, Any], say: Say, wheels: str | None = None,
+                base: str | None = None) -> str:
     """The python of a virtual environment with the task's recorded packages, built once and
     cached under a hash of the package list (the next run with the same list installs nothing).
-    With ``wheels`` pip installs offline from that folder. Uses uv when it is installed."""
+    With ``wheels`` pip installs offline from that folder; without, offline from the store's
+    wheel cache (filled by ``localtask import``) when it holds a wheel of every package. Uses uv
+    when it is installed. ``base``: the interpreter to build it on (default: this one)."""
     from filelock import FileLock
 
+    base = base or sys.executable
+    if wheels is None:
+        from .bundle_wheels import covers, wheel_cache
+
+        if covers(wheel_cache(store), requirements(environment.get("packages") or [])):
+            wheels = str(wheel_cache(store))
     root = store.cache_dir / "venvs"
     make_dirs(root)
-    key = venv_key(environment, wheels)
+    key = venv_key(environment, wheels, base)
     target = root / key
     python = target / "bin" / "python"
     with FileLock(str(target) + ".lock", timeout=3600):
@@ -118,10 +152,10 @@ def ensure_venv(store: Store, environment: dict[str, Any], say: Say, wheels: str
         uv = shutil.which("uv")
         say(f"localtask: building environment {target} ({len(environment.get('packages') or [])} packages)")
         if uv:
-            _run([uv, "venv", "--quiet", "--python", sys.executable, str(target)], say)
+            _run([uv, "venv", "--quiet", "--python", base, str(target)], say)
             install = [uv, "pip", "install", "--python", str(python)]
         else:
-            _run([sys.executable, "-m", "venv", str(target)], say)
+            _run([base, "-m", "venv", str(target)], say)
             install = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
         if wheels:
             install += ["--no-index", "--find-links", str(wheels)]

@@ -74,5 +74,25 @@ class RunError(LocaltaskError):
     """A worker could not rebuild or start a task."""
 
 
+class ExecutionEditError(LocaltaskError):
+    """An edit of a draft's execution (code, packages, Python, image) is invalid; nothing changed."""
+
+
+class BundleError(LocaltaskError):
+    """A bundle file cannot be written, or is not a whole, untampered localtask bundle."""
+
+
+class BundleVersionError(BundleError):
+    """The bundle was written by a store with a newer schema than this localtask's."""
+
+
+class CreateError(LocaltaskError):
+    """A draft cannot be made from the given repository, commit, script or requirements."""
+
+
+class TaskDataError(LocaltaskError):
+    """A task dictionary (``export_task`` shape) cannot be imported."""
+
+
 class GpuError(LocaltaskError):
     """A worker's GPUs cannot be read or chosen, or a task's GPU request is not valid."""

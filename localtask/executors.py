@@ -7,11 +7,12 @@ process must start differently, :meth:`Environment.command`); the helpers that b
 environments stay in :mod:`localtask.environment`.
 
 Adding a strategy: subclass :class:`Environment`, give it a ``name`` and list it in
-:data:`ENVIRONMENTS`; :func:`make_environment` and ``Worker(env=...)`` then accept it. This is
-where the coming container and Slurm executors plug in: a container executor prepares (pulls or
-builds) its image in ``prepare`` and wraps the command in ``command``; a Slurm executor submits
-it in ``command`` (e.g. through ``srun``), so the worker's process-group, signal and console
-handling apply to it unchanged. Neither exists yet.
+:data:`ENVIRONMENTS`; :func:`make_environment` and ``Worker(env=...)`` then accept it. A Slurm
+executor would submit the command in :meth:`Environment.command` (e.g. through ``srun``), so the
+worker's process-group, signal and console handling apply to it unchanged; it does not exist yet.
+Containers are not a strategy but a wrapper around any of them: a task that has an image runs
+through :class:`localtask.container.ContainerRunner` (``--container docker|podman``), with the
+image's own Python.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from . import environment as env_mod, runner
-from .exceptions import LocaltaskError
+from . import environment as env_mod, interpreters, runner
+from .exceptions import LocaltaskError, RunError
 from .store import Store
 
 Say = Callable[[str], None]
@@ -50,8 +51,16 @@ class CurrentEnvironment(Environment):
     name = "current"
 
     def prepare(self, store: Store, task_row: dict[str, Any], say: Say) -> str:
-        """This interpreter, after warning about package and Python differences."""
-        env_mod.check_current(task_row["environment"], say, store.cache_dir)
+        """This interpreter, after warning about package and Python differences; RunError when
+        the task's Python was edited to another version (only a venv can honour that)."""
+        environment = task_row["environment"] or {}
+        wanted = interpreters.minor(environment.get("python") or "")
+        if environment.get("python_edited") and wanted != "%d.%d" % sys.version_info[:2]:
+            raise RunError(f"The task was edited to run with Python {wanted}; this worker runs tasks with "
+                           f"its own Python {sys.version_info[0]}.{sys.version_info[1]} (--env current). "
+                           "Run it with a worker started with --env venv, which builds the environment on "
+                           "that interpreter.")
+        env_mod.check_current(environment, say, store.cache_dir)
         return sys.executable
 
 
@@ -61,8 +70,13 @@ class VenvEnvironment(Environment):
     name = "venv"
 
     def prepare(self, store: Store, task_row: dict[str, Any], say: Say) -> str:
-        """The python of the cached venv for the task's packages, built when missing."""
-        return env_mod.ensure_venv(store, task_row["environment"], say, self.wheels)
+        """The python of the cached venv for the task's packages, built when missing on the
+        interpreter of the task's Python version (RunError when it is not installed)."""
+        environment = task_row["environment"] or {}
+        base = interpreters.find_python(environment["python"]) if environment.get("python") else None
+        if base and base != sys.executable:
+            say(f"localtask: Python {interpreters.minor(environment['python'])} from {base}")
+        return env_mod.ensure_venv(store, environment, say, self.wheels, base)
 
 
 #: the strategies ``Worker(env=...)`` accepts, by name

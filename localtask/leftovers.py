@@ -78,7 +78,8 @@ def sweep(store: "Store", *, max_age: float = STALE_AGE, include_kept: bool = Fa
             out.environments.append(folder)
 
     candidates = [*_glob(store.cache_dir / "git", ".tmp-*"), *_glob(store.cache_dir, "*.tmp"),
-                  *_glob(store.models_dir, "*/.tmp-*")]
+                  *_glob(store.models_dir, "*/.tmp-*"),
+                  *_glob(store.cache_dir / "imports", "import-*")]  # staging of a killed import
     known = {t["id"] for t in store.find_tasks()}
     for folder in _children(store.tasks_dir):
         if folder.name not in known:

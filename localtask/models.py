@@ -215,7 +215,15 @@ class BaseModel:
         return hash(self._id)
 
     def _connect_to(self, task: "Task", name: str | None, role: str) -> "BaseModel":
-        self._store.set_task_model(task.id, role, name or self.name, self._id)
+        name = name or self.name
+        if role == "input" and task.is_attached:
+            # Under a worker the task's own input model wins (as ClearML's agent run): a clone
+            # whose input model was changed runs with that one, the script unchanged.
+            stored = {r["name"]: r["model_id"] for r in self._store.get_task_models(task.id) if r["role"] == "input"}
+            if stored.get(name) and self._store.get_model(stored[name]) is not None:
+                self._id = stored[name]
+                return self
+        self._store.set_task_model(task.id, role, name, self._id)
         return self
 
 
@@ -246,6 +254,11 @@ class Model(BaseModel):
 
     def _connect_to(self, task: "Task", name: str | None, role: str = "input") -> "BaseModel":
         return super()._connect_to(task, name, role)
+
+    def connect(self, task: "Task", name: str | None = None) -> "Model":
+        """Record the model as ``task``'s input model (as ``task.connect(model)``); under a worker
+        the task's stored input model of that name replaces it."""
+        return task.connect(self, name)
 
 
 class InputModel(Model):

@@ -398,16 +398,25 @@ def report_media(title, series, iteration=None, local_path=None, stream=None, fi
 
 
 def report_matplotlib_figure(title, series, figure, iteration=None, report_image=False, report_interactive=True):
-    """A matplotlib Figure (or the pyplot module: its current figure) -> PNG.
+    """A matplotlib Figure (or the pyplot module: its current figure) as a plot.
 
-    report_image=True: a SampleRecord (a debug sample, as ClearML). Otherwise a PlotRecord(kind="image")
-    whose figure is a placeholder (``layout["localtask_image"]``) and whose ``.sample`` holds the PNG.
+    A simple figure (one axes of lines, scatters, bars: see :mod:`localtask.mpl_plotly`) with
+    ``report_interactive`` becomes an interactive PlotRecord(kind="matplotlib") holding the plotly
+    figure, as ClearML. Otherwise a PNG: with report_image=True a SampleRecord (a debug sample, as
+    ClearML), else a PlotRecord(kind="image") whose figure is a placeholder
+    (``layout["localtask_image"]``) and whose ``.sample`` holds the PNG.
     """
     fig = figure
     if getattr(fig, "__name__", "") == "matplotlib.pyplot":
         fig = fig.gcf()
     if not _is(fig, "matplotlib.figure", "Figure"):
         raise ReportingError(f"report_matplotlib_figure(...): figure must be a matplotlib Figure or pyplot; got {_tname(figure)}")
+    if report_interactive and not report_image:
+        from .mpl_plotly import to_plotly
+
+        converted = to_plotly(fig)
+        if converted is not None:
+            return PlotRecord(title, series, _it(iteration), converted, "matplotlib")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     sample = SampleRecord(title, series, _it(iteration), buf.getvalue(), "png", "image/png")

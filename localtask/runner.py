@@ -51,51 +51,83 @@ def network_env(cwd: Path) -> dict[str, str]:
     return env
 
 
-def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
-    """A bare mirror of the task's repository in the store's cache holding its commit.
-
-    Cloned from the recorded remote (or the local path when there was none), fetched when the
-    commit is missing; a file lock keeps two workers from racing on the same mirror.
-    """
-    from filelock import FileLock
-
+def _sources(script: dict[str, Any]) -> list[str]:
     sources = [script["repository"]]
     if script.get("local_path") and script["local_path"] not in sources:
         sources.append(script["local_path"])  # commits not pushed yet may still be there
+    return sources
+
+
+def _clone_mirror(root: Path, mirror: Path, sources: list[str], say: Say) -> None:
+    env = network_env(root)
+    errors = []
+    for source in sources:
+        say(f"localtask: caching repository {source}")
+        tmp = root / f".tmp-{uuid.uuid4().hex}"
+        proc = git(["clone", "--mirror", "--quiet", source, str(tmp)], root, env=env, check=False)
+        if proc.returncode == 0:
+            os.replace(tmp, mirror)
+            return
+        shutil.rmtree(tmp, ignore_errors=True)
+        errors.append(f"{source}: {proc.stderr.decode(errors='replace').strip()}")
+    raise RunError("Cannot clone the task's repository: " + "; ".join(errors))
+
+
+def _resolve(mirror: Path, rev: str) -> str | None:
+    """The full commit id ``rev`` (a commit, a prefix of one, a branch or a tag) names in the mirror."""
+    if rev.startswith("-"):
+        return None
+    for name in (f"refs/heads/{rev}", f"refs/tags/{rev}", rev):
+        proc = git(["rev-parse", "--verify", "-q", f"{name}^{{commit}}"], mirror, check=False)
+        if proc.returncode == 0:
+            return proc.stdout.decode().strip()
+    return None
+
+
+def mirror_revision(store: Store, script: dict[str, Any], rev: str, say: Say,
+                    refetch: bool = False) -> tuple[Path, str | None]:
+    """The store's bare mirror of the task's repository and the commit ``rev`` names there.
+
+    Cloned from the recorded remote (or the local path when there was none), fetched when ``rev``
+    is missing (always with ``refetch``: a branch may have moved); a file lock keeps two workers
+    from racing on the same mirror. The commit is None when no source has it.
+    """
+    from filelock import FileLock
+
+    sources = _sources(script)
     root = store.cache_dir / "repos"
     make_dirs(root)
     mirror = root / f"{_repo_key(script['repository'])}.git"
-    commit = script["commit"]
-    if (str(mirror), commit) in _mirrored and (mirror / "HEAD").exists():
-        return mirror  # seen here before: a mirror only gains commits (its fetches never prune)
+    if not refetch and (str(mirror), rev) in _mirrored and (mirror / "HEAD").exists():
+        return mirror, rev  # seen here before: a mirror only gains commits (its fetches never prune)
     with FileLock(str(mirror) + ".lock", timeout=600):
         if not (mirror / "HEAD").exists():
-            env = network_env(root)
-            errors = []
+            _clone_mirror(root, mirror, sources, say)
+            refetch = False
+        found = None if refetch else _resolve(mirror, rev)
+        if found is None:
+            env = network_env(mirror)
             for source in sources:
-                say(f"localtask: caching repository {source}")
-                tmp = root / f".tmp-{uuid.uuid4().hex}"
-                proc = git(["clone", "--mirror", "--quiet", source, str(tmp)], root, env=env, check=False)
-                if proc.returncode == 0:
-                    os.replace(tmp, mirror)
+                say(f"localtask: fetching {rev[:40]} from {source}")
+                git(["fetch", "--quiet", source, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                    mirror, env=env, check=False)
+                found = _resolve(mirror, rev)
+                if found is not None:
                     break
-                shutil.rmtree(tmp, ignore_errors=True)
-                errors.append(f"{source}: {proc.stderr.decode(errors='replace').strip()}")
-            else:
-                raise RunError("Cannot clone the task's repository: " + "; ".join(errors))
-        if _has_commit(mirror, commit):
-            _mirrored.add((str(mirror), commit))
-            return mirror
-        env = network_env(mirror)
-        for source in sources:
-            say(f"localtask: fetching {commit[:12]} from {source}")
-            git(["fetch", "--quiet", source, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-                mirror, env=env, check=False)
-            if _has_commit(mirror, commit):
-                _mirrored.add((str(mirror), commit))
-                return mirror
-    raise RunError(f"Commit {commit} is in none of {', '.join(sources)}: was it pushed, or the "
-                   "branch rewritten? Push it (or restore it) and enqueue the task again.")
+        if found is not None and found == rev:
+            _mirrored.add((str(mirror), rev))
+    return mirror, found
+
+
+def ensure_mirror(store: Store, script: dict[str, Any], say: Say) -> Path:
+    """A bare mirror of the task's repository in the store's cache holding its commit
+    (see :func:`mirror_revision`); RunError when no source has the commit."""
+    commit = script["commit"]
+    mirror, found = mirror_revision(store, script, commit, say)
+    if found is None:
+        raise RunError(f"Commit {commit} is in none of {', '.join(_sources(script))}: was it pushed, or "
+                       "the branch rewritten? Push it (or restore it) and enqueue the task again.")
+    return mirror
 
 
 def _safe_relative(path: str) -> PurePosixPath:
@@ -286,3 +318,23 @@ def make_workdir(store: Store, task_id: str) -> Path:
 def remove_workdir(workdir: Path) -> None:
     shutil.rmtree(workdir.parent, ignore_errors=True)
 
+
+
+def diff_problem(mirror: Path, commit: str, diff: bytes) -> str | None:
+    """Why ``diff`` does not apply to ``commit`` (git's message), or None when it applies.
+
+    Checked against a temporary index of the commit's tree in the bare mirror: no working copy."""
+    index = mirror / f"localtask-check-{uuid.uuid4().hex}.index"
+    env = capture.git_env({"GIT_INDEX_FILE": str(index)})
+    try:
+        git(["read-tree", commit], mirror, env=env)
+        proc = git(["apply", "--cached", "--check", "--binary", "--whitespace=nowarn", "-"], mirror,
+                   env=env, input=diff, check=False)
+    finally:
+        index.unlink(missing_ok=True)
+    return None if proc.returncode == 0 else proc.stderr.decode(errors="replace").strip()
+
+
+def has_file(mirror: Path, commit: str, path: str) -> bool:
+    """Whether ``commit`` holds the file ``path`` (relative to the repository root)."""
+    return git(["cat-file", "-e", f"{commit}:{path}"], mirror, check=False).returncode == 0

@@ -2,8 +2,9 @@
 
 Only these store modules speak SQL: ``store_base`` (schema, connections, transactions),
 ``store_access`` (local and shared access), and the queries grouped by concern in
-``store_tasks``, ``store_queue``, ``store_workers``, ``store_outputs``, ``store_reports`` and
-``store_models``. Every state change is one short ``BEGIN IMMEDIATE`` transaction opened by
+``store_tasks``, ``store_queue``, ``store_workers``, ``store_outputs``, ``store_reports``,
+``store_models``, ``store_verdicts`` and ``store_bundle``. Every state change is one short
+``BEGIN IMMEDIATE`` transaction opened by
 :meth:`Store.transaction`; none is held across git, pip or artifact I/O.
 
 This module is the facade: :class:`Store` and every name the rest of localtask imports.
@@ -34,11 +35,13 @@ from .store_base import (
     resolve_home,
     space_problem,
 )
+from .store_bundle import BundleQueries
 from .store_models import ModelQueries
 from .store_outputs import OutputQueries
 from .store_queue import QueueQueries
 from .store_reports import ReportQueries
 from .store_tasks import TaskQueries
+from .store_verdicts import VerdictQueries
 from .store_workers import WorkerQueries
 
 __all__ = [
@@ -52,7 +55,7 @@ _REEXPORTED = (_claim_owner_dead, _env_float, _file_size_limit, _lock_host_name,
 
 
 class Store(TaskQueries, QueueQueries, WorkerQueries, OutputQueries, ReportQueries, ModelQueries,
-            StoreBase):
+            VerdictQueries, BundleQueries, StoreBase):
     """A localtask store folder. Obtain one with :meth:`Store.open` (cached per folder)."""
 
     _instances: dict[Path, "Store"] = {}

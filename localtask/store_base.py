@@ -28,7 +28,7 @@ from .exceptions import (
 )
 from .folders import make_dirs, precreate_shared_file
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 DB_NAME = "localtask.db"
 DEFAULT_BUSY_TIMEOUT = 30.0
 NETWORK_FILESYSTEMS = {
@@ -195,19 +195,34 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX task_models_model ON task_models(model_id);
     """,
+    # 3 -> 4: the end of a run as the task's own process saw it (worker runs: see sweep_lost)
+    """
+    ALTER TABLE tasks ADD COLUMN run_end TEXT;
+    """,
+    # 4 -> 5: verdicts of reproductions (localtask reproduce): one per reproducing task
+    """
+    CREATE TABLE verdicts (
+        task_id TEXT PRIMARY KEY,
+        reference_id TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX verdicts_reference ON verdicts(reference_id);
+    """,
 ]
 
 TASK_COLUMNS = (
     "id, project, name, type, tags, comment, parent, status, status_reason, "
     "status_before_queue, created, started, completed, last_update, queue, worker, host, pid, "
-    "abort_requested, script, environment, code_ref, seq, archived"
+    "abort_requested, script, environment, code_ref, seq, archived, run_end"
 )
 #: columns a clone copies: the configuration, never the outputs.
 CLONED_COLUMNS = ("type", "tags", "script", "environment", "code", "code_ref")
 UPDATABLE = {
     "name", "project", "type", "tags", "comment", "parent", "status_reason", "started",
     "completed", "queue", "worker", "host", "pid", "script", "environment", "code", "code_ref",
-    "abort_requested", "archived",
+    "abort_requested", "archived", "run_end",
 }
 
 
@@ -511,7 +526,7 @@ class StoreBase:
     @staticmethod
     def _task_dict(row: sqlite3.Row) -> dict[str, Any]:
         task = dict(row)
-        for key in ("tags", "script", "environment"):
+        for key in ("tags", "script", "environment", "run_end"):
             if key in task and isinstance(task[key], str):
                 task[key] = json.loads(task[key])
         return task

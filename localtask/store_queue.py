@@ -9,6 +9,11 @@ from .status import TaskStatus
 from .store_base import TASK_COLUMNS, _now
 
 
+#: a claimed task's row: in progress for worker, host, from now (args: worker, host, now, now, id)
+CLAIM_SQL = ("UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
+             "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0, run_end = NULL "
+             "WHERE id = ? AND status = 'queued'")
+
 class QueueQueries:
     """Queries on queues (a mixin of Store)."""
 
@@ -58,9 +63,7 @@ class QueueQueries:
         now = _now()
         host = host or os.uname().nodename
         returning = sqlite3.sqlite_version_info >= (3, 35, 0)  # RETURNING; older: same, in 4 steps
-        claim_sql = ("UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
-                     "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0 "
-                     "WHERE id = ? AND status = 'queued'")
+        claim_sql = CLAIM_SQL
         with self.transaction() as conn:
             for queue in queues:  # one indexed lookup per queue, in the worker's order
                 while True:
@@ -136,10 +139,7 @@ class QueueQueries:
                         break
                     seq, task_id, need, error = target
                     conn.execute("DELETE FROM queue_entries WHERE seq = ?", (seq,))
-                    if conn.execute("UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, "
-                                    "started = ?, completed = NULL, last_update = ?, status_reason = '', "
-                                    "abort_requested = 0 WHERE id = ? AND status = 'queued'",
-                                    (worker, host, now, now, task_id)).rowcount:
+                    if conn.execute(CLAIM_SQL, (worker, host, now, now, task_id)).rowcount:
                         row = self._task_dict(self._get(conn, task_id))
                         row["gpus_requested"], row["resource_error"] = need, error
                         return row, too_big

@@ -281,6 +281,37 @@ class TaskQueries:
                          "FROM parameters WHERE task_id = ?", (new_id, source_id))
             conn.execute("INSERT INTO configurations SELECT ?, name, kind, value, description "
                          "FROM configurations WHERE task_id = ?", (new_id, source_id))
+            # ClearML copies the input models to the clone: they configure the run; outputs do not
+            conn.execute("INSERT INTO task_models(task_id, role, name, model_id) SELECT ?, role, name, "
+                         "model_id FROM task_models WHERE task_id = ? AND role = 'input'", (new_id, source_id))
+
+    def replace_configuration(self, task_id: str, *, fields: dict[str, Any], parameters: Iterable[tuple],
+                              configurations: Iterable[tuple], input_models: Iterable[tuple[str, str]],
+                              force: bool = False) -> None:
+        """Replace a draft's whole configuration in one transaction (``Task.import_task``): task
+        columns ``fields``, every parameter ``(section, name, value, type, description)``, every
+        configuration object ``(name, kind, value, description)`` and the input-model links
+        ``(name, model_id)``. Refused unless the task is a draft (or ``force``)."""
+        values = {k: (json.dumps(v) if k in ("tags", "script", "environment") and not isinstance(v, str)
+                      else v) for k, v in fields.items()}
+        unknown = set(values) - UPDATABLE
+        if unknown:
+            raise StoreError(f"Cannot update task columns {sorted(unknown)}")
+        values["last_update"] = _now()
+        with self.transaction() as conn:
+            row = self._get(conn, task_id, "status")
+            status_rules.check(task_id, row["status"], "edit", force)
+            conn.execute(f"UPDATE tasks SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
+                         (*values.values(), task_id))
+            conn.execute("DELETE FROM parameters WHERE task_id = ?", (task_id,))
+            conn.executemany("INSERT INTO parameters(task_id, section, name, value, type, description) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", [(task_id, *r) for r in parameters])
+            conn.execute("DELETE FROM configurations WHERE task_id = ?", (task_id,))
+            conn.executemany("INSERT INTO configurations(task_id, name, kind, value, description) "
+                             "VALUES (?, ?, ?, ?, ?)", [(task_id, *c) for c in configurations])
+            conn.execute("DELETE FROM task_models WHERE task_id = ? AND role = 'input'", (task_id,))
+            conn.executemany("INSERT INTO task_models(task_id, role, name, model_id) VALUES (?, 'input', ?, ?)",
+                             [(task_id, *m) for m in input_models])
 
     def reset_task(self, task_id: str, *, delete_artifacts: bool = False, force: bool = False) -> list[str]:
         """Delete a task's outputs and make it a draft again; returns artifact files to remove."""
@@ -288,7 +319,7 @@ class TaskQueries:
             row = self._transition(
                 conn, task_id, "reset", TaskStatus.created, force=force, started=None,
                 completed=None, status_reason="", worker=None, queue=None, host=None, pid=None,
-                abort_requested=0, status_before_queue=None)
+                abort_requested=0, status_before_queue=None, run_end=None)
             conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
             for table in ("scalars", "plots", "single_values"):
                 conn.execute(f"DELETE FROM {table} WHERE task_seq = ?", (row["seq"],))
@@ -308,7 +339,7 @@ class TaskQueries:
             conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
             for table in ("scalars", "plots", "samples", "single_values"):
                 conn.execute(f"DELETE FROM {table} WHERE task_seq = ?", (row["seq"],))
-            for table in ("parameters", "configurations", "artifacts", "task_models"):
+            for table in ("parameters", "configurations", "artifacts", "task_models", "verdicts"):
                 conn.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
             conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
 

@@ -71,16 +71,22 @@ class WorkerQueries:
         handled = []
         with self.transaction() as conn:
             if only_worker is not None:
-                rows = conn.execute("SELECT id, worker, queue FROM tasks WHERE status = 'in_progress' "
+                rows = conn.execute("SELECT id, worker, queue, run_end FROM tasks WHERE status = 'in_progress' "
                                     "AND worker = ?", (only_worker,)).fetchall()
             else:
                 rows = conn.execute(
-                    "SELECT t.id, t.worker, t.queue FROM tasks t LEFT JOIN workers w ON w.name = t.worker "
+                    "SELECT t.id, t.worker, t.queue, t.run_end FROM tasks t LEFT JOIN workers w ON w.name = t.worker "
                     "WHERE t.status = 'in_progress' AND t.worker IS NOT NULL AND t.worker != ? "
                     "AND (w.name IS NULL OR w.last_heartbeat < ?) AND t.last_update < ?",
                     (exclude_worker or "", limit, limit)).fetchall()
             for row in rows:
-                if requeue:
+                end = json.loads(row["run_end"]) if row["run_end"] else None
+                if end is not None:  # the script ended: its run is never repeated
+                    status, reason = _lost_after_end(end, row["worker"])
+                    conn.execute("UPDATE tasks SET status = ?, status_reason = ?, completed = ?, "
+                                 "last_update = ? WHERE id = ?",
+                                 (status, reason, end.get("at") or now, now, row["id"]))
+                elif requeue:
                     conn.execute("UPDATE tasks SET status = 'queued', worker = NULL, status_reason = ?, "
                                  "last_update = ? WHERE id = ?",
                                  (f"re-queued: worker {row['worker']} lost", now, row["id"]))
@@ -95,6 +101,15 @@ class WorkerQueries:
                 conn.execute("UPDATE workers SET state = 'lost' WHERE last_heartbeat < ? AND state != 'lost'",
                              (limit,))
         return handled
+
+    def note_run_end(self, task_id: str, worker: str | None, stage: str, status: str | None = None,
+                     reason: str = "") -> bool:
+        """Record, from the process that runs ``worker``'s task, that its script ended:
+        ``stage`` 'closing' as it starts closing, 'ended' with its ``status`` once its outputs are
+        written. A worker lost after this never runs the task again (see :meth:`sweep_lost`)."""
+        end = {"stage": stage, "status": status, "reason": reason, "at": _now()}
+        return self.execute("UPDATE tasks SET run_end = ? WHERE id = ? AND status = 'in_progress' "
+                            "AND (? IS NULL OR worker = ?)", (json.dumps(end), task_id, worker, worker)) == 1
 
     def abort_requested(self, task_ids: list[str]) -> list[str]:
         """Those of ``task_ids`` whose abort was requested."""
@@ -123,6 +138,16 @@ class WorkerQueries:
         args += [task_id] + ([worker] if worker is not None else [])
         return self.execute(f"UPDATE tasks SET {sets} WHERE id = ? AND status = 'in_progress' "
                             f"AND {owner}", args) == 1
+
+
+def _lost_after_end(end: dict, worker: str) -> tuple[str, str]:
+    """The final status of a run whose script ended before its worker was lost."""
+    if end.get("stage") == "ended" and end.get("status") in ("completed", "failed", "stopped"):
+        reason = end.get("reason") or ""
+        note = f"ended before its worker {worker} was lost (not run again)"
+        return end["status"], f"{reason}; {note}" if reason else note
+    return "failed", (f"its script ended, but its worker {worker} and the task died before the end was "
+                      "recorded (not run again: clone it to run it once more)")
 
 
 # A worker's GPUs share the JSON of its ``queues`` column (no schema change): a list of queue

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .folders import make_dirs
-from . import argparse_hook, current_run, params as P
+from . import argparse_hook, current_run, frameworks, params as P
 from ._logging import get_logger
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger, scalars_as_dict
 from .status import TaskStatus
 from .store import Store, resolve_home
 from .task_clearml import ClearMLExtras
+from .task_execution import ExecutionEdits
 
 log = get_logger("localtask.task")
 
@@ -131,7 +132,7 @@ def _report_figure(title: str, series: str, figure: Any, iteration: int) -> None
         task.get_logger().report_matplotlib_figure(title, series, figure, iteration)
 
 
-class Task(ClearMLExtras):
+class Task(ClearMLExtras, ExecutionEdits):
     """A recorded run. Create one with :meth:`Task.init`; find others with :meth:`get_task`."""
 
     TaskTypes = TaskTypes
@@ -185,7 +186,12 @@ class Task(ClearMLExtras):
         if argparse_hook.pending is not None and auto_connect_arg_parser:
             values, helps = argparse_hook.pending
             argparse_hook.pending = None
-            task.record_arguments(values, helps)
+            try:
+                task.record_arguments(values, helps)
+            except Exception as exc:  # a parser's odd contents never cost the run
+                argparse_hook.warn(exc)
+        if frameworks.pending:
+            frameworks.flush(task, lambda name: _framework_on(auto_connect_frameworks, name))
         if _framework_on(auto_connect_frameworks, "matplotlib"):
             from . import mpl_capture
 
@@ -223,7 +229,7 @@ class Task(ClearMLExtras):
         if script["kind"] == "files":
             log.warning("localtask: %s is not in a git repository; storing the script and the %d "
                         "local file(s) it imported instead", main_file, len(script.get("files", ())))
-        environment = capture.capture_environment(store.cache_dir)
+        environment = cls._record_forced_requirements(capture.capture_environment(store.cache_dir))
         task_id = new_id()
         row = {
             "id": task_id, "project": project, "name": name, "type": _task_type(task_type),
@@ -616,13 +622,18 @@ class Task(ClearMLExtras):
     def set_configuration_object(self, name: str, config_text: str | None = None,
                                  description: str | None = None, config_type: str | None = None,
                                  config_dict: dict | None = None) -> None:
-        """Replace a configuration object (a draft only, unless this process runs the task)."""
+        """Replace a configuration object (a draft only, unless this process runs the task); with
+        no ``description`` it keeps the one it had."""
         if config_dict is not None:
             kind, text = "dict", P.encode(config_dict, name)[0]
         else:
             kind, text = "text", str(config_text or "")
-        self._store.set_configuration(self.id, _check_text("configuration name", name, 255), kind, text,
-                                      description or "", check_edit=not self._can_write_freely())
+        name = _check_text("configuration name", name, 255)
+        if description is None:
+            description = next((c["description"] for c in self._store.get_configurations(self.id)
+                                if c["name"] == name), "")
+        self._store.set_configuration(self.id, name, kind, text, description or "",
+                                      check_edit=not self._can_write_freely())
 
     # ------------------------------------------------------------------ outputs
     def get_logger(self) -> Logger:
@@ -754,6 +765,7 @@ class Task(ClearMLExtras):
             return
         self._closed = True
         first_error = None
+        self._note_run_end("closing")
         try:
             self._store_registered_artifacts()  # their latest content, as ClearML at close
             if self._logger is not None:
@@ -763,6 +775,8 @@ class Task(ClearMLExtras):
         try:
             if self._owned and not self._attached:
                 self._finish()
+            else:
+                self._note_run_end("ended")
         finally:  # even when the end cannot be written (a full disk): stop the tee all the same
             if self._console is not None:
                 self._console.stop()
@@ -779,18 +793,33 @@ class Task(ClearMLExtras):
         environment = None
         if capture.imported_top_levels() != self._modules_at_init:
             try:  # modules imported since Task.init may add packages in use
-                environment = capture.capture_environment(self._store.cache_dir)
+                environment = self._refreshed_environment()
             except Exception as exc:  # the run's result matters more than a package list
                 log.warning("task %s: could not refresh the package list: %s", self.id, exc)
+        status, reason = self._outcome()
+        self._store.finish_task(self.id, None, status, reason, environment=environment)
+
+    def _outcome(self) -> tuple[TaskStatus, str]:
         error, exit_code = current_run.outcome(self)
         if error:
             lines = error.strip().splitlines()
-            status, reason = TaskStatus.failed, "\n".join(lines[-20:])
-        elif exit_code not in (None, 0):
-            status, reason = TaskStatus.failed, f"exit code {exit_code}"
-        else:
-            status, reason = TaskStatus.completed, ""
-        self._store.finish_task(self.id, None, status, reason, environment=environment)
+            return TaskStatus.failed, "\n".join(lines[-20:])
+        if exit_code not in (None, 0):
+            return TaskStatus.failed, f"exit code {exit_code}"
+        return TaskStatus.completed, ""
+
+    def _note_run_end(self, stage: str) -> None:
+        """Under a worker, tell the store that the script ended (``closing``, then ``ended`` with
+        its outcome), so that a worker lost from here on never has it run again. The worker,
+        when alive, still records the final status itself."""
+        if not (self._owned and self._attached):
+            return
+        status, reason = self._outcome() if stage == "ended" else (None, "")
+        try:
+            self._store.note_run_end(self.id, os.environ.get("LOCALTASK_WORKER"), stage,
+                                     status.value if status else None, reason)
+        except LocaltaskError as exc:  # the worker still records the end
+            log.warning("task %s: could not note the end of its script: %s", self.id, exc)
 
     def reset(self, set_started_on_success: bool = False, force: bool = False,
               delete_artifacts: bool = False) -> None:
@@ -878,9 +907,7 @@ class Task(ClearMLExtras):
             return None
         if self._logger is not None:
             self._logger.flush()
-        from . import capture
-
-        self._store.update_task(self.id, environment=capture.capture_environment(self._store.cache_dir))
+        self._store.update_task(self.id, environment=self._refreshed_environment())
         queue_name = queue_name or "default"
         if clone:
             target = Task.clone(self, name=self.name)
@@ -902,6 +929,15 @@ class Task(ClearMLExtras):
             sys.exit(0)
         return target
 
+    def reproduce(self, queue_name: str = "default", wait: bool = True, timeout: float | None = None,
+                  rtol: float = 0.0, atol: float = 0.0) -> dict[str, Any]:
+        """Clone this task as its reproduction, have a worker run it from ``queue_name``, and
+        return the verdict (``localtask reproduce``; pending at once without ``wait``)."""
+        from .reproduction import reproduce
+
+        return reproduce(self.id, queue=queue_name, wait=wait, timeout=timeout, rtol=rtol, atol=atol,
+                         home=self.store_home)
+
     def wait_for_status(self, status: Iterable[str] = ("completed", "stopped", "failed", "published"),
                         check_interval_sec: float = 0.2, timeout: float | None = None) -> str:
         """Block until the task reaches one of ``status``; returns it. Raises TimeoutError."""
@@ -919,3 +955,4 @@ class Task(ClearMLExtras):
 
 
 argparse_hook.install()
+frameworks.install()

@@ -7,7 +7,7 @@ the task's public methods.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from . import params as P
 from . import status as status_rules
@@ -19,6 +19,120 @@ PROPERTIES = "properties"
 
 class ClearMLExtras:
     """ClearML Task calls beyond the life cycle (a mixin of Task)."""
+
+    # ------------------------------------------------------------------ drafts from code
+    @classmethod
+    def create(cls, project_name: str | None = None, task_name: str | None = None,
+               task_type: str | None = None, repo: str | None = None, branch: str | None = None,
+               commit: str | None = None, script: str | None = None, working_directory: str | None = None,
+               packages: bool | Sequence[str] | None = None, requirements_file: str | os.PathLike | None = None,
+               docker: str | None = None, docker_args: str | None = None,
+               docker_bash_setup_script: str | None = None, argparse_args: Sequence[Any] | None = None,
+               base_task_id: str | None = None, add_task_init_call: bool = True,
+               force_single_script_file: bool = False, home: str | os.PathLike | None = None) -> Any:
+        """A new draft (status ``created``, never run here) from a repository and a script, as
+        ClearML's ``Task.create``; enqueue it and a worker runs it.
+
+        ``repo``: a local clone or a URL (without it: the script's own repository, or the script
+        alone outside git); ``commit``, else the tip of ``branch``, else the clone's HEAD with its
+        uncommitted changes. ``script`` is relative to the repository root (or to
+        ``working_directory``), or a path on this machine inside the clone; ``-m module`` runs a
+        module. Packages: ``packages`` (requirement lines, or True for the installed
+        distributions the script imports), else ``requirements_file``, else the repository's
+        ``requirements.txt``. ``argparse_args`` ``[(name, value)]`` become ``Args/`` parameters,
+        read through the script's parser on the run. ``docker`` is recorded as the image.
+        Raises CreateError."""
+        from .exceptions import CreateError
+        from .store import Store
+        from .task_create import create_draft
+
+        if base_task_id:
+            raise CreateError("Task.create(base_task_id=...) is not supported: use Task.clone(base_task_id) "
+                              "and set_parameters() on the clone.")
+        if not project_name:
+            current = cls.current_task()  # type: ignore[attr-defined]
+            project_name = current.project if current is not None else None
+        store = Store.open(home)
+        task_id = create_draft(store, project_name=project_name or "default", task_name=task_name,
+                               task_type=task_type or "training", repo=repo, branch=branch, commit=commit,
+                               script=script, working_directory=working_directory, packages=packages,
+                               requirements_file=requirements_file, argparse_args=argparse_args,
+                               docker=docker, docker_args=docker_args,
+                               docker_setup=docker_bash_setup_script)
+        return cls(store, task_id)  # type: ignore[call-arg]
+
+    # ------------------------------------------------------------------ input models
+    def set_input_model(self, model_id: str | None = None, model_name: str | None = None,
+                        update_task_design: bool = True, update_task_labels: bool = True,
+                        name: str | None = None) -> None:
+        """Make a model of the store this draft's input model (by id, or the newest with
+        ``model_name``): the run's ``task.connect(InputModel(...))`` of that name gets it. ``name``:
+        the link's name (default: the draft's only input link, else the model's name). Drafts
+        only. Raises LocaltaskError for an unknown model, IllegalTransitionError."""
+        from .exceptions import LocaltaskError
+
+        store = self._store
+        if model_id:
+            model = store.get_model(str(model_id))
+        else:
+            found = store.find_models(name=model_name, limit=1) if model_name else []
+            model = found[0] if found else None
+        if model is None:
+            raise LocaltaskError(f"No model {model_id or model_name!r} in the store {store.home}: see "
+                                 "Model.query_models() for the models there.")
+        status_rules.check(self.id, store.get_task(self.id)["status"], "edit")
+        links = [r["name"] for r in store.get_task_models(self.id) if r["role"] == "input"]
+        store.set_task_model(self.id, "input", name or (links[0] if len(links) == 1 else model["name"]), model["id"])
+
+    # ------------------------------------------------------------------ export / import
+    def export_task(self) -> dict[str, Any]:
+        """The task's configuration as ClearML's task dictionary (``script.repository``,
+        ``branch``, ``version_num``, ``entry_point``, ``working_dir``, ``diff``,
+        ``requirements.pip``, ``hyperparams``, ``configuration``, ``container``, ``models``);
+        no outputs. :meth:`import_task` makes a task from it again."""
+        from .task_export import export_task
+
+        return export_task(self)
+
+    def update_task(self, task_data: dict[str, Any]) -> bool:
+        """Merge ``task_data`` (the :meth:`export_task` shape, or a part of it) into this draft's
+        configuration. Raises TaskDataError, IllegalTransitionError (not a draft)."""
+        return bool(type(self).import_task(task_data, target_task=self, update=True))
+
+    @classmethod
+    def import_task(cls, task_data: dict[str, Any], target_task: Any = None, update: bool = False,
+                    home: str | os.PathLike | None = None) -> Any:
+        """A new draft from ``task_data`` (the :meth:`export_task` shape, ClearML's or ours), or
+        ``target_task`` (a draft, by id or Task) overwritten with it (``update``: merged into its
+        current configuration). Input models and a parent missing from this store are left out
+        with a warning. Raises TaskDataError; nothing is written when the data is refused."""
+        from .exceptions import TaskDataError
+        from .status import TaskStatus
+        from .store import Store
+        from .task_export import apply, export_task, merge
+
+        if not isinstance(task_data, dict):
+            raise TaskDataError(f"Task data must be a dict (as export_task gives), not {type(task_data).__name__}.")
+        if target_task is not None:
+            target = cls._resolve(target_task, home)  # type: ignore[attr-defined]
+            data = merge(export_task(target), task_data) if update else task_data
+            apply(target, data)
+            return target
+        import time
+
+        from .task import new_id
+
+        store = Store.open(home)
+        task_id = new_id()
+        store.insert_task({"id": task_id, "project": "default", "name": "imported",
+                           "status": TaskStatus.created.value, "created": time.time()})
+        target = cls(store, task_id)  # type: ignore[call-arg]
+        try:
+            apply(target, task_data)
+        except BaseException:
+            store.delete_task(task_id, force=True)  # a refused dict leaves no task behind
+            raise
+        return target
 
     # ------------------------------------------------------------------ where it runs
     @staticmethod
@@ -97,14 +211,10 @@ class ClearMLExtras:
 
     def get_requirements(self) -> list[str]:
         """The recorded packages as requirement lines (``name==version``; editable ones as
-        ``-e path``)."""
-        lines = []
-        for pkg in (self.get_environment() or {}).get("packages") or []:
-            if pkg.get("editable") and (pkg.get("path") or pkg.get("url")):
-                lines.append(f"-e {pkg.get('path') or pkg.get('url')}")
-            else:
-                lines.append(f"{pkg['name']}=={pkg['version']}")
-        return lines
+        ``-e path``; a draft made by :meth:`create` gives its lines as written)."""
+        from .task_export import pip_line
+
+        return [pip_line(pkg) for pkg in (self.get_environment() or {}).get("packages") or []]
 
     # ------------------------------------------------------------------ registered artifacts
     def register_artifact(self, name: str, artifact: Any, metadata: dict | None = None,

@@ -45,6 +45,22 @@ def artifact_rows(rows: list[dict]) -> list[dict[str, Any]]:
              "sha256": a["sha256"], "created": a["created"], "metadata": a["meta"]} for a in rows]
 
 
+def model_rows(store, task_id: str) -> dict[str, list[dict[str, Any]]]:
+    """``{"input": [...], "output": [...]}``: each model linked to the task with its link
+    ``name`` (as the task connected it), ``id``, ``model_name``, ``framework``, ``file`` (the
+    stored weights' name, or the registered URL), ``size``, ``tags``, ``published``."""
+    out: dict[str, list[dict[str, Any]]] = {"input": [], "output": []}
+    for link in store.get_task_models(task_id):
+        model = store.get_model(link["model_id"]) or {}
+        out[link["role"]].append({
+            "name": link["name"], "id": link["model_id"], "model_name": model.get("name"),
+            "project": model.get("project"), "framework": model.get("framework") or "",
+            "file": model.get("filename") or model.get("uri") or "", "uri": model.get("uri"),
+            "size": model.get("size"), "tags": model.get("tags") or [], "published": bool(model.get("published")),
+            "created": model.get("created"), "missing": not model})
+    return out
+
+
 def _code(store, task_id: str, script: dict, diff_limit: int | None) -> dict[str, Any]:
     try:
         code = store.get_code(task_id) or b""
@@ -86,12 +102,23 @@ def _relatives(store, row: dict) -> tuple[dict | None, list[dict]]:
     return {"id": row["parent"], **parent}, kids
 
 
+def _reproduction(store, task_id: str) -> dict[str, Any] | None:
+    from .exceptions import LocaltaskError
+    from .reproduction import verdict_of
+
+    try:
+        return verdict_of(store, task_id)  # judged now if it ended while no one was looking
+    except LocaltaskError:  # a read-only or busy store: show what is stored
+        return store.get_verdict(task_id)
+
+
 def task_view(store, task_id: str, *, diff_limit: int | None = None) -> dict[str, Any]:
     """Everything recorded for ``task_id`` (a full id) as plain data.
 
     Keys: the task's row (status, times, ``script``, ``environment``, ...), ``code`` (kind,
     size, files, error; the diff text itself when ``diff_limit`` bytes are asked for),
-    ``parameters`` (rows, see :func:`parameter_rows`), ``configurations``, ``parent_task``,
+    ``parameters`` (rows, see :func:`parameter_rows`), ``configurations``, ``models`` (see
+    :func:`model_rows`), ``parent_task``,
     ``children``, ``allowed`` (operation -> None or the reason it is refused) and ``outputs``
     (scalar count, artifacts, console log path and size). Raises TaskNotFoundError.
     """
@@ -108,7 +135,10 @@ def task_view(store, task_id: str, *, diff_limit: int | None = None) -> dict[str
         "configurations": _configurations(store, task_id),
         "parent_task": parent,
         "children": children,
+        "models": model_rows(store, task_id),
         "allowed": allowed_actions(task_id, row["status"]),
+        "reproduction": _reproduction(store, task_id),
+        "reproductions": store.reproductions_of(task_id),
         "outputs": {
             "scalars": store.count_scalars(task_id),
             "plots": store.count_plots(task_id),

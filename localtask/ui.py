@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import secrets
+import shlex
 import socket
 import sys
 import threading
@@ -37,7 +38,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__, params as P, status as status_rules
-from .exceptions import IllegalTransitionError, LocaltaskError, ParameterError, TaskNotFoundError
+from .exceptions import (ExecutionEditError, IllegalTransitionError, LocaltaskError, ParameterError,
+                         TaskNotFoundError)
 from .status import TaskStatus
 from .store import Store
 from .task_view import allowed_actions, parameter_rows, task_view
@@ -69,6 +71,7 @@ STATIC_FILES = {
     "view-tasks.js": "text/javascript; charset=utf-8",
     "view-task.js": "text/javascript; charset=utf-8",
     "view-compare.js": "text/javascript; charset=utf-8",
+    "execution-edit.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 TOKEN_HEADER = "x-localtask-token"
@@ -370,12 +373,13 @@ class UI:
             **{k: view[k] for k in ("id", "project", "name", "type", "tags", "comment", "status",
                                     "status_reason", "created", "started", "completed", "last_update",
                                     "queue", "worker", "host", "pid", "parent", "parent_task", "children",
-                                    "allowed", "parameters")},
+                                    "allowed", "parameters", "reproduction", "reproductions")},
             "editable": view["allowed"]["edit"] is None,
             "edit_reason": view["allowed"]["edit"],
             "configurations": [{k: c[k] for k in ("name", "kind", "text", "description")}
                                for c in view["configurations"]],
             "artifacts": view["outputs"]["artifacts"],
+            "models": view["models"],
             "console_size": view["outputs"]["console_log"]["size"],
             "scalar_count": view["outputs"]["scalars"],
             "plot_count": view["outputs"]["plots"],
@@ -394,7 +398,8 @@ class UI:
             "diff_truncated": code.get("truncated", False), "code_error": code["error"],
             "snapshot_size": code["size"] if script.get("kind") == "files" else 0,
             "environment": {k: env.get(k) for k in ("python", "implementation", "platform", "machine",
-                                                    "executable", "container")},
+                                                    "executable", "image", "image_arguments",
+                                                    "python_edited", "packages_edited")},
             "packages": env.get("packages") or [],
         }
 
@@ -583,6 +588,51 @@ class UI:
         return {"id": task.id, "name": name}
 
 
+    def save_execution(self, request, body) -> dict:
+        """A draft's execution edit: any of ``repository, branch, commit, entry_point,
+        working_dir, python, image, image_arguments`` (text), ``argv`` (a list, or one
+        shell-quoted string), ``packages`` (requirement lines), ``diff`` (text; "" drops it)."""
+        from .execution_edit import ExecutionEdit, edit_execution
+
+        texts = ("repository", "branch", "commit", "entry_point", "working_dir", "python", "image",
+                 "image_arguments")
+        unknown = set(body) - set(texts) - {"argv", "packages", "diff"}
+        if unknown or not body:
+            raise ExecutionEditError(f"Send a JSON object with some of {', '.join(texts)}, argv, packages, "
+                                     f"diff{f' (unknown: {sorted(unknown)})' if unknown else ''}.")
+        fields: dict[str, Any] = {}
+        for key in texts:
+            if body.get(key) is not None:
+                fields[key] = _text_or_empty(body, key)
+        argv = body.get("argv")
+        if isinstance(argv, str):
+            try:
+                argv = shlex.split(argv)
+            except ValueError as exc:
+                raise ExecutionEditError(f"The arguments cannot be split as a command line: {exc}.") from None
+        if argv is not None:
+            if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+                raise ExecutionEditError("argv must be a list of strings or one command-line string.")
+            fields["argv"] = argv
+        packages = body.get("packages")
+        if packages is not None:
+            if not isinstance(packages, list) or not all(isinstance(line, str) for line in packages):
+                raise ExecutionEditError("packages must be a list of requirement lines.")
+            fields["packages"] = packages
+        if body.get("diff") is not None:
+            fields["diff"] = _text_or_empty(body, "diff").encode("utf-8")
+        task_id = self._task_id(request)
+        changed = edit_execution(self.store, task_id, ExecutionEdit(**fields))
+        return {"id": task_id, "changed": changed}
+
+
+def _text_or_empty(body: dict, key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise ExecutionEditError(f"{key} must be a string.")
+    return value
+
+
 async def _not_found(request: "Request", exc: Exception) -> "Response":
     return _error(f"Not found: {request.url.path}", 404)
 
@@ -625,6 +675,7 @@ def create_app(home: str | Path | None = None, token: str | None = None,
           for action in ("clone", "reset", "enqueue", "dequeue", "abort", "publish", "delete")],
         Route(tid + "/parameters", w(ui.save_parameters), methods=["POST"]),
         Route(tid + "/configuration", w(ui.save_configuration), methods=["POST"]),
+        Route(tid + "/execution", w(ui.save_execution), methods=["POST"]),
     ]
     app = Starlette(routes=[*routes, Mount(ui.prefix, routes=routes)],
                     exception_handlers={404: _not_found, 405: _not_allowed})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -18,8 +19,9 @@ from pathlib import Path
 
 from .folders import make_dirs
 from . import gpus as gpus_mod, leftovers, runner
+from .container import ContainerRunner
 from .executors import make_environment
-from .exceptions import LocaltaskError, RunError, StoreError
+from .exceptions import LocaltaskError, RunError, StoreError, StoreFullError
 from .queue import Waker, check_queue_name
 from .status import TaskStatus
 from .store import Store, _pid_alive
@@ -27,6 +29,8 @@ from .store import Store, _pid_alive
 log = logging.getLogger("localtask.worker")
 
 OUTPUT_TAIL = 15
+#: below this much free disk, a run's working copy goes before its end is recorded, to make room
+LOW_DISK_BYTES = 8 << 20
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Run:
     term_sent: float | None = None
     killed: bool = False
     workdir: Path | None = None
+    in_container: bool = False
     gpus: list | None = None  # the devices it holds (None: the worker hands out no GPUs)
     output_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_TAIL))
 
@@ -94,7 +99,9 @@ class Worker:
 
     ``env``: ``current`` runs with this interpreter (warning about package differences);
     ``venv`` builds a cached virtual environment from the recorded packages (offline from
-    ``wheels`` when given). ``burst``: return once the queues are empty and tasks have ended.
+    ``wheels`` when given). ``container``: ``docker`` or ``podman`` runs each task that has an
+    image inside it (without it such a task fails: it never runs outside its image). ``burst``:
+    return once the queues are empty and tasks have ended.
     ``gpus``: ``"all"`` or indexes/UUIDs (``"0,1"``) of the devices nvidia-smi lists; each task
     gets its own through ``CUDA_VISIBLE_DEVICES`` (``Resources/gpus`` of them, default: devices
     per slot) and waits until enough are free; ``slots`` then defaults to one per device.
@@ -105,7 +112,8 @@ class Worker:
                  name: str | None = None, env: str = "current", wheels: str | None = None,
                  burst: bool = False, keep_workdirs: bool = False, requeue_lost: bool = False,
                  lost_timeout: float = 30.0, grace: float = 10.0, poll_interval: float = 0.5,
-                 heartbeat_interval: float = 2.0, use_events: bool = True, gpus: str | None = None):
+                 heartbeat_interval: float = 2.0, use_events: bool = True, container: str | None = None,
+                 gpus: str | None = None):
         self.store = Store.open(home)
         self.queues = [check_queue_name(q) for q in (queues or ["default"])]
         self.gpus = (gpus_mod.GpuPool(gpus_mod.select(gpus, gpus_mod.query_devices(), gpus_mod.visible_devices()))
@@ -116,6 +124,7 @@ class Worker:
             raise LocaltaskError(f"slots must be at least 1 (got {slots}).")
         wheels = str(Path(wheels).absolute()) if wheels else None
         self.environment = make_environment(env, wheels)  # the strategy (localtask.executors)
+        self.container = ContainerRunner(container) if container else None
         self.slots = int(slots)
         #: GPUs a task gets when it has no Resources/gpus parameter
         self.gpus_per_task = max(1, self.gpus.total // self.slots) if self.gpus is not None else 0
@@ -316,6 +325,8 @@ class Worker:
                     and time.monotonic() - run.term_sent >= self.grace):
                 run.killed = True
                 self._signal_group(proc, signal.SIGKILL)
+                if run.in_container and self.container is not None:  # not in the loop: it may take a while
+                    threading.Thread(target=self.container.kill, args=(run.task_id,), daemon=True).start()
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -371,7 +382,15 @@ class Worker:
             raise RunError(run.abort_reason)
 
     def _prepare_environment(self, row: dict, say) -> str:
-        """The Python to run the task with, from the worker's environment strategy."""
+        """The Python to run the task with, from the worker's environment strategy (inside its
+        image for a task that has one)."""
+        environment = row["environment"] or {}
+        if environment.get("image"):
+            if self.container is None:
+                raise RunError(f"The task runs in the container image {environment['image']}, and this "
+                               "worker runs no containers: start one with --container docker (or podman). "
+                               "A task with an image never runs outside it.")
+            return self.container.prepare(environment, say)
         return self.environment.prepare(self.store, row, say)
 
     def _spawn(self, run: Run, row: dict, python: str, run_dir: Path, say) -> list[threading.Thread]:
@@ -383,11 +402,16 @@ class Worker:
         task_id = run.task_id
         cmd = self.environment.command(python, row["script"], run.workdir)
         env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
-                   LOCALTASK_WORKER_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
+                   LOCALTASK_WORKER_PID=str(os.getpid()), LOCALTASK_WORKER=self.name, PYTHONUNBUFFERED="1")
         if run.gpus is not None:
             env.update(gpus_mod.cuda_environment(run.gpus))
             say(f"localtask: GPUs {gpus_mod.describe(run.gpus)}: "
                 f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}")
+        if (row["environment"] or {}).get("image") and self.container is not None:
+            cmd, env = self.container.wrap(cmd, row["environment"], workdir=run.workdir, run_dir=run_dir,
+                                           home=self.store.home, task_id=task_id, env=env)
+            run.in_container = True
+            say("localtask: $ " + " ".join(cmd))
         self._check_abort(run)
         proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -439,24 +463,48 @@ class Worker:
         task_id = run.task_id
         console.say(f"localtask: task {task_id} {status.value}" + (f": {reason.splitlines()[0]}" if reason else ""))
         console.close()
-        # The working copy goes first: on a full disk its space lets the end be recorded.
-        if run.workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed):
+        drop = run.workdir is not None and not (self.keep_workdirs and status != TaskStatus.completed)
+        if drop and _nearly_full(self.store.home):  # its space lets the end be recorded
             runner.remove_workdir(run.workdir)
-        elif run.workdir is not None:  # kept on purpose: 'localtask gc' leaves it unless --all
-            (run.workdir.parent / leftovers.KEPT).touch()
+            drop = False
         try:
-            self.store.finish_task(task_id, self.name, status, reason)
+            try:
+                self.store.finish_task(task_id, self.name, status, reason)
+            except StoreFullError:  # the working copy's space lets the end be recorded
+                if drop:
+                    runner.remove_workdir(run.workdir)
+                    drop = False
+                self.store.finish_task(task_id, self.name, status, reason)
         except LocaltaskError as exc:
             log.error("task %s: cannot record its end (%s: %s): %s. It stays in progress until a "
                       "worker finds it lost (this one, named %s, at its next start).", task_id,
                       status.value, (reason.splitlines() or [""])[0], str(exc).rstrip("."), self.name)
+        # Only once the end is committed: a worker killed before leaves the copy to the next
+        # worker's sweep, never a finished run without its record.
+        if drop:
+            runner.remove_workdir(run.workdir)
+        elif run.workdir is not None and self.keep_workdirs and run.workdir.parent.exists():
+            (run.workdir.parent / leftovers.KEPT).touch()  # kept on purpose: gc leaves it unless --all
         log.info("task %s: %s after %.1f s%s", task_id, status.value, time.monotonic() - began,
                  f" ({reason.splitlines()[0]})" if reason else "")
         self._release_gpus(run)
+        self._judge(task_id)
         with self._lock:
             self.running.pop(task_id, None)
         if self._waker is not None:
             self._waker.wake()
+
+    def _judge(self, task_id: str) -> None:
+        """A reproduction's verdict, once it ran (it is judged at the next look otherwise)."""
+        from . import reproduction
+
+        try:
+            comparison = reproduction.judge(self.store, task_id)
+        except Exception as exc:  # the run is recorded; a verdict can be made again later
+            log.warning("task %s: could not judge the reproduction: %s", task_id, exc)
+            return
+        if comparison is not None:
+            log.info("task %s: reproduction of %s: %s", task_id, comparison.a, comparison.verdict)
 
     @staticmethod
     def _pump(stream, say, tail) -> None:
@@ -466,3 +514,11 @@ class Worker:
             if tail is not None:
                 tail.append(line)
         stream.close()
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Too little room left on ``folder``'s disk for the store's next commits."""
+    try:
+        return shutil.disk_usage(folder).free < LOW_DISK_BYTES
+    except OSError:
+        return True

@@ -526,7 +526,9 @@ def test_every_command_has_help():
     assert cli.help
     names = sorted(cli.commands)
     assert names == sorted(["list", "show", "clone", "reset", "enqueue", "dequeue", "abort", "publish",
-                            "delete", "params", "log", "diff", "queues", "workers", "worker", "demo", "ui", "gc"])
+                            "delete", "params", "log", "diff", "queues", "workers", "worker", "demo", "ui", "gc",
+                            "reproduce", "compare", "sweep", "edit",
+                            "export", "import", "create"])
     for name in names:
         command = cli.commands[name]
         assert command.help and command.get_short_help_str().strip(), name

@@ -364,8 +364,10 @@ def test_worker_on_a_disk_full_to_the_last_byte_ends_and_the_next_run_finds_a_wh
             assert f"task {clone_id}: cannot record its end (failed: exit code 1)" in text, text
             assert "No space left on device" in text and "at its next start" in text, text
             assert code == 1 and "Error: Cannot write the store database" in text, text  # its own row
-        else:  # the worker removes its working copy first, and that makes room for the end
-            assert code == 0, text
+        else:  # the working copy goes first on a disk this full, and that makes room for the end;
+            # the task's own end notes may take the last bytes, and then the worker says that
+            # its own row stays for its next start
+            assert code == 0 or "Error: Cannot write the store database" in text, text
             assert status == "failed", (status, reason, text)
             assert "StoreFullError" in reason and "No space left on device" in reason, reason
 

@@ -148,18 +148,19 @@ def test_deleting_a_task_keeps_its_models(localtask_home):
     assert Model(model.id).task == task.id
 
 
-def test_a_v2_store_is_migrated_to_v3_keeping_its_tasks(tmp_path):
+def test_a_v2_store_is_migrated_to_the_current_schema_keeping_its_tasks(tmp_path):
     home = tmp_path / "old-store"
     store = Store(home)
     store.insert_task({"id": "a" * 32, "project": "p", "name": "old", "status": "completed",
                        "created": 1.0, "last_update": 1.0})
     store.close()
     conn = sqlite3.connect(home / DB_NAME)
-    conn.executescript("DROP TABLE task_models; DROP TABLE models; PRAGMA user_version = 2;")
+    conn.executescript("DROP TABLE task_models; DROP TABLE models; ALTER TABLE tasks DROP COLUMN run_end; "
+                       "DROP TABLE verdicts; PRAGMA user_version = 2;")
     conn.close()
     migrated = Store(home)
-    assert SCHEMA_VERSION == 3
-    assert migrated.one("PRAGMA user_version")["user_version"] == 3
+    assert migrated.one("PRAGMA user_version")["user_version"] == SCHEMA_VERSION == 5
+    assert migrated.get_task("a" * 32)["run_end"] is None
     assert migrated.get_task("a" * 32)["name"] == "old"
     migrated.add_model({"id": "m1", "name": "new", "task_id": "a" * 32})
     assert migrated.get_model("m1")["name"] == "new"

@@ -40,7 +40,8 @@ log.report_table("table", "t", iteration=0, table_plot=pd.DataFrame({"a": [1, 2]
 log.report_image("image", "i", iteration=3, image=np.full((4, 6, 3), int(40 * s), dtype=np.uint8))
 log.report_media("page", "p", iteration=0, stream=io.StringIO(f"<b>scale {s}</b>"), file_extension="html")
 log.report_single_value("best", 0.5 * s)
-plt.figure(); plt.plot([1, 2, 3]); plt.title("drawn"); plt.show()
+plt.figure(); plt.plot([1, 2, 3 * s]); plt.title("drawn"); plt.show(); plt.close("all")
+plt.figure(); plt.imshow(np.eye(3) * s); plt.title("picture"); plt.show()
 print("TASK_ID=" + task.id)
 """
 
@@ -62,15 +63,17 @@ def test_every_kind_is_kept_with_its_content(recorded):
     got = reports(recorded)
     plots = got["plots"]
     assert sorted(plots) == [("confusion", "m", 0), ("curve", "c", 0), ("drawn", "drawn", 0),
-                             ("hist", "h", 0), ("hist", "h", 1), ("table", "t", 0)]
+                             ("hist", "h", 0), ("hist", "h", 1), ("picture", "picture", 0), ("table", "t", 0)]
     assert plots[("hist", "h", 1)]["figure"]["data"][0]["y"] == [1.0, 2.0, 3.0]
     assert plots[("hist", "h", 1)]["kind"] == "histogram"
     assert plots[("confusion", "m", 0)]["figure"]["data"][0]["z"] == [[5, 1], [2, 7]]
     table = plots[("table", "t", 0)]["figure"]["layout"]["localtask_table"]
     assert table["rows"] == [[0, 1, 1.0], [1, 2, 2.0]]
-    drawn = plots[("drawn", "drawn", 0)]
-    assert drawn["kind"] == "image"
-    image_file = samples_dir(recorded.store, recorded.id) / drawn["figure"]["layout"]["localtask_image"]["sample"]
+    drawn = plots[("drawn", "drawn", 0)]  # a simple figure: an interactive plot, as ClearML
+    assert drawn["kind"] == "matplotlib" and drawn["figure"]["data"][0]["y"] == [1.0, 2.0, 3.0]
+    picture = plots[("picture", "picture", 0)]  # an imshow: kept as an image
+    assert picture["kind"] == "image"
+    image_file = samples_dir(recorded.store, recorded.id) / picture["figure"]["layout"]["localtask_image"]["sample"]
     assert image_file.read_bytes().startswith(b"\x89PNG")
     assert {k: v[0] for k, v in got["samples"].items()} == {("image", "i", 3): "image/png",
                                                             ("page", "p", 0): "text/html"}
@@ -81,7 +84,7 @@ def test_show_counts_the_reports(recorded, localtask_home):
     from helpers_worker import cli
 
     out = cli("show", recorded.id, home=localtask_home).stdout.splitlines()
-    assert "  Plots:       6" in out and "  Samples:     2 debug samples" in out
+    assert "  Plots:       7" in out and "  Samples:     2 debug samples" in out
     assert out[out.index("  Single values:") + 1] == "    best:      0.5"
 
 
@@ -111,13 +114,14 @@ def test_a_clone_rerun_by_the_worker_reports_the_same_and_an_edit_shows(recorded
     got = reports(Task.get_task(edited.id))
     assert got["single"] == {"best": 1.0}
     assert got["plots"][("hist", "h", 1)]["figure"]["data"][0]["y"] == [2.0, 4.0, 6.0]
+    assert got["plots"][("drawn", "drawn", 0)]["figure"]["data"][0]["y"] == [1.0, 2.0, 6.0]
 
 
 def test_matplotlib_capture_can_be_switched_off(localtask_home, tmp_path):
     body = SCRIPT.replace('task_name="every kind")', 'task_name="no mpl", auto_connect_frameworks={"matplotlib": False})')
     repo = make_repo(tmp_path / "src", {"job.py": body})
     task = Task.get_task(recorded_id(run_script(repo / "job.py", home=localtask_home)))
-    assert "drawn" not in {p["title"] for p in task.get_reported_plots()}
+    assert not {"drawn", "picture"} & {p["title"] for p in task.get_reported_plots()}
     assert "hist" in {p["title"] for p in task.get_reported_plots()}
 
 
@@ -134,9 +138,10 @@ def test_a_schema_1_store_is_migrated_with_its_tasks(localtask_home, tmp_path):
     task.close()
     Store.open(localtask_home).close()
     conn = sqlite3.connect(localtask_home / DB_NAME)
-    for table in ("plots", "samples", "single_values", "models", "task_models"):
+    for table in ("plots", "samples", "single_values", "models", "task_models", "verdicts"):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute("ALTER TABLE tasks DROP COLUMN archived")
+    conn.execute("ALTER TABLE tasks DROP COLUMN run_end")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

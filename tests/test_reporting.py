@@ -137,6 +137,8 @@ def test_matplotlib():
     fig, ax = plt.subplots()
     ax.plot([1, 2])
     rec = r.report_matplotlib_figure("f", "s", fig)
+    assert rec.kind == "matplotlib" and rec.figure["data"][0]["y"] == [1.0, 2.0]  # converted
+    rec = r.report_matplotlib_figure("f", "s", fig, report_interactive=False)
     assert rec.kind == "image" and rec.figure["layout"]["localtask_image"]["sample"]
     _png_ok(rec.sample.data)
     smp = r.report_matplotlib_figure("f", "s", plt, report_image=True)

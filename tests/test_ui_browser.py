@@ -462,7 +462,10 @@ def test_plots_and_debug_samples_tabs_show_every_report(page, store, server):
     log.report_table("table", "t", iteration=0, table_plot=[["name", "score"], ["a", 1], ["b", 2]])
     fig = plt.figure()
     plt.plot([1, 3, 2])
-    log.report_matplotlib_figure("drawn", "d", figure=fig, iteration=0)
+    log.report_matplotlib_figure("drawn", "d", figure=fig, iteration=0)  # simple: interactive
+    fig = plt.figure()
+    plt.imshow(np.eye(4))
+    log.report_matplotlib_figure("picture", "p", figure=fig, iteration=0)  # kept as an image
     for it in range(3):
         log.report_image("image", "i", iteration=it, image=np.full((8, 8, 3), 80 * it, dtype=np.uint8))
     import io
@@ -478,9 +481,12 @@ def test_plots_and_debug_samples_tabs_show_every_report(page, store, server):
     assert kinds == "heatmap"
     expect(page.locator(".plot-card[data-title='table'] table tbody tr")).to_have_count(2)
     expect(page.locator(".plot-card[data-title='table'] table thead")).to_contain_text("score")
-    image = page.locator(".plot-card[data-title='drawn'] img.report-image")
+    drawn = page.locator(".plot-card[data-title='drawn'] .js-plotly-plot")
+    expect(drawn).to_have_count(1)
+    assert drawn.evaluate("el => el.data[0].y") == [1, 3, 2]
+    image = page.locator(".plot-card[data-title='picture'] img.report-image")
     expect(image).to_have_count(1)
-    page.wait_for_function("() => { const i = document.querySelector(\".plot-card[data-title='drawn'] img\");"
+    page.wait_for_function("() => { const i = document.querySelector(\".plot-card[data-title='picture'] img\");"
                            " return i && i.complete && i.naturalWidth > 100; }")
     # every chart is drawn at its card's width (none overflows or is clipped)
     page.wait_for_function("() => [...document.querySelectorAll('.plot-card .js-plotly-plot')].every("
@@ -530,3 +536,87 @@ def test_a_new_tab_at_the_printed_folder_gets_in_by_the_cookie_and_one_at_the_ro
     root = page.context.new_page()
     root.goto(server.base + "/")
     expect(root.locator("#view")).to_contain_text("needs the access token")
+
+
+def test_a_reproduction_shows_its_verdict_per_aspect_in_the_info_tab(page, store, server):
+    from localtask.reproduction import reproduce
+
+    mark = reproduce(store.ids["run1"], queue="repro-ui", home=store.home)
+    worker = Worker(home=store.home, queues=["repro-ui"], burst=True, poll_interval=0.2)
+    thread = threading.Thread(target=worker.run, name="burst-worker", daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    verdict = store.get_verdict(mark["task_id"])["verdict"]
+    assert verdict in ("identical", "differ")
+    page.goto(f"{server.base}/#/task/{mark['task_id']}/info")
+    heading = page.locator("h2", has_text="Reproduction of")
+    expect(heading).to_contain_text(store.ids["run1"][:8])
+    expect(heading.locator(".verdict")).to_have_text(verdict)
+    table = page.locator("table.verdict-table")
+    expect(table.locator("tr")).to_have_count(11)
+    expect(table.locator("tr", has_text="scalars").locator(".verdict")).to_have_text(
+        {a["aspect"]: a["verdict"] for a in store.get_verdict(mark["task_id"])["details"]["aspects"]}["scalars"])
+    shot(page, "task-reproduction-verdict.png")
+    page.goto(f"{server.base}/#/task/{store.ids['run1']}/info")
+    expect(page.locator("table.reproductions")).to_contain_text(mark["task_id"][:8])
+
+
+def test_edit_a_drafts_execution_in_its_tab(page, store, server):
+    draft = Task.clone(store.ids["run1"], home=store.home)
+    page.goto(f"{server.base}/#/task/{draft.id}/execution")
+    page.locator("input[name='python']").fill("3.12")
+    page.locator("input[name='image']").fill("python:3.12-slim")
+    page.locator("textarea[name='packages']").fill("numpy==1.26.4\ntqdm>=4")
+    page.locator("button[data-role='save-execution']").click()
+    expect(page.locator("#notice")).to_have_text("Saved: packages, python, image")
+    env = draft.get_environment()
+    assert env["python"] == "3.12" and env["image"] == "python:3.12-slim"
+    assert [p["name"] for p in env["packages"]] == ["numpy", "tqdm"]
+    expect(page.locator("input[name='image']")).to_have_value("python:3.12-slim")
+
+    # A commit the repository does not have: the page says so and nothing is saved.
+    page.locator("input[name='commit']").fill("0" * 40)
+    page.locator("button[data-role='save-execution']").click()
+    expect(page.locator("#errors")).to_contain_text("does not exist in the repository")
+    assert draft.get_script()["commit"] != "0" * 40
+
+    # A completed task's execution is read-only.
+    page.goto(f"{server.base}/#/task/{store.ids['run1']}/execution")
+    expect(page.locator(".readonly-note")).to_contain_text("Read-only")
+    expect(page.locator("button[data-role='save-execution']")).to_have_count(0)
+
+
+# ------------------------------------------------------------------ models (issue 10)
+def test_artifacts_tab_lists_the_tasks_models(page, store, server):
+    run1 = store.ids["run1"]
+    store.add_model({"id": "a" * 32, "name": "resnet", "project": "proj", "framework": "pytorch",
+                     "filename": "resnet.pt", "size": 2048, "tags": ["base", "v1"], "published": True})
+    store.add_model({"id": "b" * 32, "name": "head", "project": "proj", "framework": "keras",
+                     "uri": "https://models.example/head.h5"})
+    store.set_task_model(run1, "input", "backbone", "a" * 32)
+    store.set_task_model(run1, "output", "head", "b" * 32)
+    page.goto(f"{server.base}/#/task/{run1}/artifacts")
+    inputs = page.locator("table.input-models tbody tr")
+    expect(inputs).to_have_count(1)
+    expect(inputs.locator("td")).to_have_text(["backbone", f"resnet · {'a' * 8}", "pytorch", "resnet.pt",
+                                               "2.0 KiB", "base, v1", "yes"])
+    expect(page.locator("table.output-models tbody tr td")).to_have_text(
+        ["head", f"head · {'b' * 8}", "keras", "https://models.example/head.h5", "", "", "no"])
+    expect(page.get_by_role("link", name="metrics")).to_be_visible()  # the artifacts stay below
+    shot(page, "task-models.png")
+
+
+def test_a_created_draft_shows_its_code_and_requirements(page, store, server, tmp_path):
+    from helpers_worker import make_repo
+
+    repo = make_repo(tmp_path / "made", {"src/train.py": "print('hi')\n"})
+    task = Task.create(project_name="proj", task_name="made from code", repo=str(repo), script="src/train.py",
+                       working_directory="src", packages=["numpy==1.26.4", "tqdm>=4", "click"],
+                       docker="python:3.11-slim", home=store.home)
+    page.goto(f"{server.base}/#/task/{task.id}/execution")
+    expect(page.locator("table.kv").first).to_contain_text(str(repo))
+    expect(page.locator("table.kv").first).to_contain_text("src/train.py")
+    expect(page.locator("table.packages tbody tr td:nth-child(2)")).to_have_text(["1.26.4", ">=4", "any"])
+    expect(page.locator("table.kv").nth(1)).to_contain_text("python:3.11-slim")
+    shot(page, "task-created-draft.png")

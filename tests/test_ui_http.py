@@ -681,3 +681,27 @@ def test_the_table_hides_archived_tasks_unless_asked(client, store):
     shown = [t["id"] for t in get(client, "/api/tasks")["tasks"]]
     assert run1 not in shown and len(shown) == 2
     assert run1 in [t["id"] for t in get(client, "/api/tasks?archived=1")["tasks"]]
+
+
+def test_execution_save_on_a_draft_checks_each_field(client, store):
+    """The Execution tab's edit (issue 11): checked as the CLI's, nothing changed on a refusal."""
+    draft = Task.clone(store.ids["run1"], home=store.home)
+    commit = draft.get_script()["commit"]
+    data = post(client, f"/api/tasks/{draft.id}/execution",
+                {"argv": "--lr 0.5 'two words'", "packages": ["numpy==1.26.4", "", "tqdm>=4"],
+                 "python": "3.12", "image": "python:3.12-slim", "commit": commit[:10]})
+    assert set(data["changed"]) == {"argv", "packages", "python", "image"}
+    assert draft.get_script()["argv"] == ["--lr", "0.5", "two words"]
+    x = get(client, f"/api/tasks/{draft.id}/execution")
+    assert x["environment"]["image"] == "python:3.12-slim" and x["environment"]["python"] == "3.12"
+    assert [p["name"] for p in x["packages"]] == ["numpy", "tqdm"]
+    before = (draft.get_script(), draft.get_environment())
+    for body, message in (({"commit": "deadbeef" * 5}, "does not exist in the repository"),
+                          ({"packages": ["numpy=1"], "argv": "x"}, "not a valid requirement"),
+                          ({"image": "BAD IMAGE"}, "not a container image name"),
+                          ({"nonsense": 1}, "unknown: ['nonsense']")):
+        data = post(client, f"/api/tasks/{draft.id}/execution", body, status=400)
+        assert message in data["error"]
+    assert (draft.get_script(), draft.get_environment()) == before
+    data = post(client, f"/api/tasks/{store.ids['run1']}/execution", {"python": "3.12"}, status=409)
+    assert "it is completed" in data["error"] and "only a draft" in data["error"]

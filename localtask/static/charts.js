@@ -47,6 +47,7 @@ export async function renderFigure(container, figure) {
                   ...(figure.layout || {})};
   delete layout.localtask_table;
   delete layout.localtask_image;
+  delete layout.localtask_source;
   await Plotly.newPlot(node, figure.data || [], layout, CONFIG);
   followSize(node);
   return node;

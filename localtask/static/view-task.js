@@ -6,6 +6,7 @@ import {reasonFor, cloneDialog, resetDialog, enqueueDialog, immediate, deleteDia
 import {renderProjects} from "./view-projects.js";
 import {renderScalars, fitCharts} from "./charts.js";
 import {drawPlots, drawSamples} from "./view-plots.js";
+import {drawExecutionEditor} from "./execution-edit.js";
 
 const TABS = [["execution", "Execution"], ["configuration", "Configuration"], ["artifacts", "Artifacts"],
               ["console", "Console"], ["scalars", "Scalars"], ["plots", "Plots"], ["samples", "Debug samples"],
@@ -133,7 +134,7 @@ export class TaskView {
       return;
     }
     const sig = this.tabSignature();
-    if (sig !== this.drawn && !(this.tab === "configuration" && this.dirty)) this.showTab(this.tab);
+    if (sig !== this.drawn && !((this.tab === "configuration" || this.tab === "execution") && this.dirty)) this.showTab(this.tab);
   }
 
   // ---------------------------------------------------------------- Execution
@@ -168,16 +169,21 @@ export class TaskView {
       row("Python", [env.implementation, env.python].filter(Boolean).join(" ")),
       row("Platform", [env.platform, env.machine].filter(Boolean).join(" ")),
       row("Interpreter", env.executable ? h("span", {class: "mono", text: env.executable}) : null),
-      row("Container", env.container)));
+      row("Container image", env.image ? h("span", {class: "mono", text: [env.image, env.image_arguments].filter(Boolean).join(" ")}) : null)));
     body.append(h("h2", null, `Packages (${x.packages.length})`));
     if (x.packages.length) {
       body.append(h("table", {class: "grid packages"},
         h("thead", null, h("tr", null, h("th", {text: "Package"}), h("th", {text: "Version"}), h("th", {text: "Source"}))),
-        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || ""}),
+        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || p.requirement || ""}),
           h("td", {class: "mono muted", text: p.editable ? `editable ${p.path || p.url || ""}` :
                                               p.vcs ? `${p.vcs} ${p.url}@${p.commit || ""}` : (p.path || p.url || "")}))))));
     } else {
       body.append(h("p", {class: "muted", text: "No packages recorded."}));
+    }
+    if (this.d.editable) {
+      drawExecutionEditor(body, this.id, x, dirty => { this.dirty = dirty; }, () => this.showTab("execution"));
+    } else {
+      body.append(h("div", {class: "readonly-note"}, "Read-only: ", this.d.edit_reason));
     }
   }
 
@@ -267,6 +273,8 @@ export class TaskView {
   // ---------------------------------------------------------------- Artifacts
   drawArtifacts(body) {
     const arts = this.d.artifacts;
+    this.drawModels(body);
+    body.append(h("h3", {text: "Artifacts"}));
     if (!arts.length) { body.append(h("p", {class: "muted", text: "No artifacts."})); return; }
     body.append(h("table", {class: "grid artifacts"},
       h("thead", null, h("tr", null, ["Name", "Type", "Size", "SHA-256", "Created", "Metadata"].map(x => h("th", {text: x})))),
@@ -276,6 +284,23 @@ export class TaskView {
         h("td", {text: a.type}), h("td", {class: "num", text: fmtSize(a.size)}),
         h("td", {class: "mono", title: a.sha256, text: a.sha256.slice(0, 12)}), h("td", {text: fmtTime(a.created)}),
         h("td", {class: "mono", text: Object.keys(a.metadata || {}).length ? JSON.stringify(a.metadata) : ""}))))));
+  }
+
+  /** Input and output models (the local registry): name, framework, file, tags, published. */
+  drawModels(body) {
+    const models = this.d.models || {input: [], output: []};
+    for (const [role, title] of [["input", "Input models"], ["output", "Output models"]]) {
+      const rows = models[role] || [];
+      if (!rows.length) continue;
+      body.append(h("h3", {text: title}), h("table", {class: `grid models ${role}-models`},
+        h("thead", null, h("tr", null, ["Name", "Model", "Framework", "File", "Size", "Tags", "Published"].map(x => h("th", {text: x})))),
+        h("tbody", null, rows.map(m => h("tr", {dataset: {model: m.id}},
+          h("td", {text: m.name}),
+          h("td", {class: "mono", title: m.id, text: m.missing ? `${short(m.id)} (missing)` : `${m.model_name} · ${short(m.id)}`}),
+          h("td", {text: m.framework || ""}), h("td", {class: "mono", text: m.file || "—"}),
+          h("td", {class: "num", text: m.size ? fmtSize(m.size) : ""}), h("td", {text: (m.tags || []).join(", ")}),
+          h("td", {text: m.published ? "yes" : "no"}))))));
+    }
   }
 
   // ---------------------------------------------------------------- Console
@@ -383,12 +408,35 @@ export class TaskView {
       body.append(h("h2", {text: "Summary"}), h("table", {class: "kv single-values"},
         values.map(([k, v]) => h("tr", null, h("th", {text: k}), h("td", {text: v === null ? "–" : String(+v.toPrecision(8))})))));
     }
+    if (d.reproduction) body.append(...reproductionSection(d.reproduction));
+    if ((d.reproductions || []).length) {
+      body.append(h("h2", {text: "Reproductions"}), h("table", {class: "grid reproductions"}, h("tbody", null,
+        d.reproductions.map(r => h("tr", null, h("td", null, taskLink(r.task_id, short(r.task_id))),
+          h("td", null, verdictBadge(r.verdict)), h("td", {text: fmtTime(r.created)}))))));
+    }
     body.append(h("h2", {text: `Children (${d.children.length})`}));
     if (!d.children.length) body.append(h("p", {class: "muted", text: "No task has this one as its parent."}));
     else body.append(h("table", {class: "grid children"}, h("tbody", null, d.children.map(c => h("tr", null,
       h("td", {class: "mono"}, short(c.id)), h("td", null, taskLink(c.id, c.name)), h("td", null, badge(c.status)),
       h("td", {text: c.project}), h("td", {text: fmtTime(c.created)}))))));
   }
+}
+
+/** A verdict as a badge: identical (green), close (amber), differ (red), pending. */
+function verdictBadge(verdict) {
+  return h("span", {class: `verdict verdict-${verdict}`, text: verdict});
+}
+
+/** The Info tab's section for a reproduction: its original and one row per aspect. */
+function reproductionSection(r) {
+  const aspects = (r.details && r.details.aspects) || [];
+  return [
+    h("h2", null, "Reproduction of ", taskLink(r.reference_id, short(r.reference_id)), ": ", verdictBadge(r.verdict)),
+    aspects.length ? h("table", {class: "grid verdict-table"}, h("tbody", null, aspects.map(a => h("tr", null,
+      h("th", {text: a.aspect}), h("td", null, verdictBadge(a.verdict)),
+      h("td", null, a.details.map(x => h("div", {class: "mono", text: x}))))))) :
+      h("p", {class: "muted", text: "The verdict is made once the reproduction has run."}),
+  ];
 }
 
 /** A field for one parameter, by its type: {input, changed(), read(strict)}. */
