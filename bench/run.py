@@ -18,8 +18,8 @@ from pathlib import Path
 
 import benchlib as B
 
-BENCHMARKS = ("init_overhead", "scalars", "reports", "queue_latency", "throughput", "claims", "scale", "rerun",
-              "bundles", "shared_scale")
+BENCHMARKS = ("init_overhead", "env_record", "scalars", "reports", "queue_latency", "throughput", "claims", "scale",
+              "rerun", "bundles", "shared_scale")
 
 
 def summary_rows(document: str) -> list[list[str]]:

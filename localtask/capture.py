@@ -25,6 +25,9 @@ GIT_CONFIG_OVERRIDES = (
 )
 
 
+#: folders a framework writes each run's outputs into (Hydra's ``outputs/``): never recorded as code
+RUN_OUTPUT_FOLDERS: list[Path] = []
+
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE")}
@@ -120,11 +123,29 @@ def _finish(proc: subprocess.Popen, what: str, check: bool = True) -> tuple[int,
     return proc.returncode, out
 
 
-def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
+def _excluded_pathspecs(top: Path, exclude: list[Path]) -> list[str]:
+    """``:(exclude,literal)`` pathspecs for the folders of ``exclude`` inside the repository at ``top``."""
+    rels = []
+    real_top = top.resolve()
+    for folder in exclude:
+        try:
+            rel = Path(folder).resolve().relative_to(real_top)
+        except (ValueError, OSError):
+            continue
+        if rel.parts and rel.as_posix() not in rels:  # (a store that is the top itself cannot be told apart)
+            rels.append(rel.as_posix())
+    if rels:  # git add refuses a pathspec, even an excluding one, that names an ignored path
+        ignored = git(["check-ignore", "--", *rels], top, check=False).stdout.decode().splitlines()
+        rels = [r for r in rels if r not in ignored]
+    return [f":(exclude,literal){r}" for r in rels]
+
+
+def capture_git(start: Path, exclude: list[Path] | None = None) -> tuple[dict[str, Any], bytes] | None:
     """Git facts of the repository holding ``start``, and the uncommitted diff; None outside git.
 
     The diff covers staged, unstaged and untracked-not-ignored files, binary-safe, and is built
     through a temporary index (``GIT_INDEX_FILE``) so the user's own index is never touched.
+    Folders in ``exclude`` (the store, when it lives inside the repository) are never part of it.
     Independent git calls run concurrently: this sits on Task.init's start-up path.
     """
     start_dir = start if start.is_dir() else start.parent
@@ -136,6 +157,7 @@ def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
     top, git_dir = Path(top_s), Path(git_dir_s)
     index_path = Path(index_s) if os.path.isabs(index_s) else start_dir / index_s
     branch = _read_branch(git_dir)
+    skip = _excluded_pathspecs(top, exclude or [])
     tmp_index = str(git_dir / f"localtask-index-{os.getpid()}-{os.urandom(4).hex()}")
     try:
         try:
@@ -147,13 +169,13 @@ def capture_git(start: Path) -> tuple[dict[str, Any], bytes] | None:
         env = git_env({"GIT_INDEX_FILE": tmp_index})
         head_p = _spawn(["rev-parse", "--verify", "-q", "HEAD^{commit}"], top)
         conf_p = _spawn(["config", "--get-regexp", r"^(remote\..*\.url|branch\..*\.remote)$"], top)
-        add_p = _spawn(["add", "-A", "--", "."], top, env)
+        add_p = _spawn(["add", "-A", "--", ".", *skip], top, env)
         code, out = _finish(head_p, "rev-parse", check=False)
         commit = out.decode().strip() if code == 0 else None
         _finish(add_p, "add")
         diff_p = _spawn(["diff", "--cached", "--binary", "--no-color", "--no-ext-diff", "--no-textconv",
-                         "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", commit or EMPTY_TREE],
-                        top, env)
+                         "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", commit or EMPTY_TREE,
+                         *(["--", ".", *skip] if skip else [])], top, env)
         conf = _finish(conf_p, "config", check=False)[1].decode(errors="replace")
         diff = _finish(diff_p, "diff")[1]
     finally:
@@ -190,9 +212,11 @@ def _main_module() -> tuple[Path | None, str | None]:
     return (Path(path).absolute() if path else None), module
 
 
-def local_modules(folder: Path) -> dict[str, bytes]:
-    """Source files of modules imported so far from ``folder`` (and its sub-packages)."""
+def local_modules(folder: Path, exclude: list[Path] | None = None) -> dict[str, bytes]:
+    """Source files of modules imported so far from ``folder`` (and its sub-packages), none
+    from the folders of ``exclude``."""
     files: dict[str, bytes] = {}
+    skip = [Path(p).absolute() for p in exclude or ()]
     for mod in list(sys.modules.values()):
         path = getattr(mod, "__file__", None)
         if not path or not path.endswith(".py"):
@@ -200,6 +224,8 @@ def local_modules(folder: Path) -> dict[str, bytes]:
         try:
             rel = Path(path).absolute().relative_to(folder)
         except ValueError:
+            continue
+        if any(Path(path).absolute().is_relative_to(s) for s in skip):
             continue
         if any(part in ("site-packages", "dist-packages") or part.startswith(".") for part in rel.parts):
             continue
@@ -220,12 +246,14 @@ def snapshot(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def capture_script(argv: list[str] | None = None, cwd: Path | None = None) -> tuple[dict[str, Any], bytes | None]:
+def capture_script(argv: list[str] | None = None, cwd: Path | None = None,
+                   exclude: list[Path] | None = None) -> tuple[dict[str, Any], bytes | None]:
     """``(script_info, code_bytes)`` for the running program.
 
     In git: repository, branch, commit, entry point and working directory relative to the
     repository root, argv, and the diff as code. Outside git: the entry script and the local
-    modules it imported, zipped, as code.
+    modules it imported, zipped, as code. Nothing under the folders of ``exclude`` (the store)
+    is ever part of the code.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     cwd = (cwd or Path.cwd()).absolute()
@@ -234,7 +262,7 @@ def capture_script(argv: list[str] | None = None, cwd: Path | None = None) -> tu
     if entry is None:
         info.update(kind="none", entry_point=None, working_dir=str(cwd))
         return info, None
-    result = capture_git(entry)
+    result = capture_git(entry, exclude)
     if result is not None:
         git_info, diff = result
         # git gives the real path of the top; the script may have been reached through a
@@ -258,7 +286,7 @@ def capture_script(argv: list[str] | None = None, cwd: Path | None = None) -> tu
                              "recorded, and a worker does not check them out\n")
         return info, diff
     root = cwd if module else entry.parent
-    files = local_modules(root)
+    files = local_modules(root, exclude)
     try:
         rel_entry = entry.relative_to(root).as_posix()
         files.setdefault(rel_entry, entry.read_bytes())
@@ -288,7 +316,7 @@ def diff_files(diff: bytes) -> list[str]:
 
 # --------------------------------------------------------------------- environment
 def _site_key() -> str:
-    parts = []
+    parts = [f"v{INDEX_FORMAT}"]
     # sys.path[0] is the script's own folder: it changes with every script and every file
     # written next to it, and holds no installed distributions worth a cache miss.
     for entry in sys.path[1:]:
@@ -296,20 +324,39 @@ def _site_key() -> str:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
             parts.append(entry)
+    from .packages import pip_config_files
+
+    for conf in pip_config_files():  # the index options are cached with the distributions
+        try:
+            parts.append(f"{conf}:{os.stat(conf).st_mtime_ns}")
+        except OSError:
+            parts.append(f"{conf}:-")
     return sys.executable + "|" + "|".join(parts)
 
 
+#: the layout of the cached index; bumped when it changes, so an older cache is never read
+INDEX_FORMAT = 2
+
+
 def _dist_index() -> dict[str, Any]:
-    """Every installed distribution: name, version, install source, top-level modules."""
+    """Every installed distribution: name, version, install source, top-level modules; their
+    requirement graph (:func:`localtask.packages.requirements_of`) and pip's config files."""
     from importlib import metadata
+
+    from . import packages as P
 
     dists: dict[str, dict[str, Any]] = {}
     modules: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    graph: dict[str, dict[str, list[list[Any]]]] = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if not name or name in dists:
-            continue
-        entry: dict[str, Any] = {"name": name, "version": dist.version}
+        meta = dist.metadata  # parsed on each access: read it once
+        name = meta["Name"]
+        if not name or P.normal(name) in names:
+            continue  # the first on sys.path is the one imported, as in importlib
+        names[P.normal(name)] = name
+        graph[P.normal(name)] = P.requirements_of(dist, meta)
+        entry: dict[str, Any] = {"name": name, "version": meta["Version"]}
         direct = dist.read_text("direct_url.json")
         if direct:
             try:
@@ -344,7 +391,9 @@ def _dist_index() -> dict[str, Any]:
         tops.add(name.lower().replace("-", "_"))
         for top in tops:
             modules.setdefault(top, []).append(name)
-    return {"dists": dists, "modules": modules}
+    return {"dists": dists, "modules": modules, "names": names,
+            "graph": graph,
+            "pip_files": P.read_pip_files(P.pip_config_files())}
 
 
 _INDEX_MEMO: dict[str, dict[str, Any]] = {}
@@ -380,24 +429,48 @@ def imported_top_levels() -> frozenset[str]:
     return frozenset(name.partition(".")[0] for name in list(sys.modules))
 
 
-def packages_in_use(cache_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Distributions whose top-level modules this process has imported, with exact versions."""
-    index = dist_index(cache_dir)
-    imported = imported_top_levels()
+def packages_in_use(cache_dir: Path | None = None, index: dict[str, Any] | None = None,
+                    imported: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Distributions whose top-level modules this process has imported, and everything they
+    require (their installed requirement closure), with exact versions. A package in the list
+    only because others need it carries ``required_by`` (the names of those)."""
+    from .packages import closure
+
+    imported = imported_top_levels() if imported is None else imported
+    index = index or dist_index(cache_dir)
     names = set()
     for top in imported:
         for name in index["modules"].get(top, ()):
             names.add(name)
-    return [index["dists"][n] for n in sorted(names, key=str.lower)]
+    by_normal = index["names"]
+    roots = {n: index["dists"][n] for n in names}
+    needed = closure(index["graph"], [key for key, n in by_normal.items() if n in roots])
+    out = []
+    for key, parents in needed.items():
+        name = by_normal[key]
+        entry = index["dists"][name]
+        if name not in roots:
+            entry = {**entry, "required_by": sorted((by_normal[p] for p in parents), key=str.lower)}
+        out.append(entry)
+    return sorted(out, key=lambda e: e["name"].lower())
 
 
 def capture_environment(cache_dir: Path | None = None) -> dict[str, Any]:
-    """Python version and implementation, platform, and the packages in use."""
-    return {
+    """Python version and implementation, platform, the packages in use with their whole
+    requirement closure, and the package-index options (``index``) when any is set."""
+    from .packages import index_options
+
+    imported = imported_top_levels()  # before the index: building it imports packaging
+    index = dist_index(cache_dir)
+    env = {
         "python": "%d.%d.%d" % sys.version_info[:3],
         "implementation": sys.implementation.name,
         "platform": sys.platform,
         "machine": os.uname().machine,
         "executable": sys.executable,
-        "packages": packages_in_use(cache_dir),
+        "packages": packages_in_use(index=index, imported=imported),
     }
+    options = index_options(index.get("pip_files") or [])
+    if options:
+        env["index"] = options
+    return env

@@ -373,7 +373,11 @@ def _print_show(data: dict[str, Any]) -> None:
             line += f" ({pkg['vcs']}: {pkg.get('url', '?')}@{pkg.get('commit', '?')})"
         elif pkg.get("url"):
             line += f" ({pkg['url']})"
+        if pkg.get("required_by"):
+            line += f" (required by {', '.join(pkg['required_by'])})"
         click.echo(f"    {line}")
+    if env.get("drift"):
+        _print_drift_summary(env["drift"])
 
     click.echo(f"Parameters ({len(data['parameters'])}):")
     for p in data["parameters"]:
@@ -846,13 +850,16 @@ def delete(ctx, task_id, force, yes):
 @click.option("--container", type=click.Choice(["docker", "podman"]),
               help="Run each task that has a container image inside it with this engine (without it "
                    "such a task fails: it never runs outside its image).")
+@click.option("--strict-env", is_flag=True,
+              help="Fail a task before its script starts when its environment differs from the record "
+                   "(see 'localtask drift ID').")
 @click.option("--gpus", metavar="all|0,1,...",
               help="Give each task its own GPUs (CUDA_VISIBLE_DEVICES) from these devices, as "
                    "nvidia-smi lists them; a task takes Resources/gpus of them (default: devices "
                    "per slot) and waits until that many are free.")
 @click.pass_context
 def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, requeue_lost, lost_timeout,
-           grace, poll_interval, quiet, container, gpus):
+           grace, poll_interval, quiet, container, strict_env, gpus):
     """Run queued tasks.
 
     Prints a line when it starts, and when each task starts and ends (on stderr).
@@ -871,7 +878,91 @@ def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, req
     sys.exit(Worker(home=_home(ctx), queues=list(queue_names), slots=slots, name=name, env=env,
                     wheels=wheels, burst=burst, keep_workdirs=keep_workdirs, requeue_lost=requeue_lost,
                     lost_timeout=lost_timeout, grace=grace, poll_interval=poll_interval,
-                    container=container, gpus=gpus).run())
+                    container=container, strict_env=strict_env,
+                    gpus=gpus).run())
+
+
+# --------------------------------------------------------------------- environment drift
+def _print_drift_summary(verdict: dict[str, Any], indent: str = "  ") -> None:
+    from . import drift as drift_mod
+
+    who = f"worker {verdict.get('worker')}, --env {verdict.get('env')}, {_fmt_time(verdict.get('checked'))}"
+    if verdict.get("error"):
+        click.echo(f"{indent}Drift:        not compared ({verdict['error']}; {who})")
+        return
+    click.echo(f"{indent}Drift:        {drift_mod.summary(verdict)} ({who})")
+    for line in drift_mod.warnings(verdict, prefix=""):
+        click.echo(f"{indent}  {line}")
+
+
+def _print_drift(verdict: dict[str, Any], left: str, right: str) -> None:
+    from . import drift as drift_mod
+
+    click.echo(drift_mod.summary(verdict))
+    python, plat = verdict["python"], verdict["platform"]
+    rows = [["Python", python["recorded"] or "-", python["running"] or "-", python["state"].replace("_", " ")],
+            ["platform", plat["recorded"] or "-", plat["running"] or "-", plat["state"]]]
+    states = {"other_version": "other version", "missing": f"only in {left}", "extra": f"only in {right}",
+              "provided": "provided by the worker"}
+    if right == "here":
+        states.update(missing="missing here", extra="imported, not recorded")
+    for row in verdict["packages"]:
+        rows.append([row["name"], row["recorded"] or "-", row["running"] or "-", states[row["state"]]])
+    _print_table(["", left, right, ""], rows)
+    same = verdict["counts"]["same"]
+    click.echo(f"({same} package{'s' if same != 1 else ''} the same)")
+
+
+@cli.command()
+@click.argument("task_id", metavar="ID")
+@click.argument("other_id", metavar="[OTHER]", required=False)
+@click.option("--here", is_flag=True,
+              help="Compare the task's record with this interpreter instead of showing the worker's verdict.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.pass_context
+def drift(ctx, task_id, other_id, here, as_json):
+    """How a task's environment differs from what was recorded.
+
+    ID alone: the verdict of the worker that last ran it (each package the same, at another
+    version, missing, or imported by the code but not recorded; Python; platform). With OTHER:
+    the recorded environments of the two tasks side by side. --here: the record against this
+    interpreter.
+    """
+    from . import drift as drift_mod
+
+    store = _store(ctx)
+    first = store.get_task(store.resolve_id(task_id))
+    env = first["environment"] or {}
+    if other_id:
+        second = store.get_task(store.resolve_id(other_id))
+        verdict = drift_mod.compare_tasks(env, second["environment"] or {})
+        labels = (_short(first["id"]), _short(second["id"]))
+    elif here:
+        verdict = drift_mod.compare(env, drift_mod.inventory_here(store.cache_dir))
+        labels = ("recorded", "here")
+    else:
+        verdict = env.get(drift_mod.KEY)
+        labels = ("recorded", "ran with")
+        if verdict is None:
+            if as_json:
+                _print_json({"task": first["id"], "drift": None})
+                return
+            click.echo(f"Task {first['id']} has no verdict: no worker has run it since it was recorded, "
+                       f"cloned or reset. Compare its record with this interpreter: localtask drift "
+                       f"{_short(first['id'])} --here; with another task: localtask drift "
+                       f"{_short(first['id'])} OTHER")
+            return
+    if as_json:
+        _print_json({"task": first["id"], **({"other": store.resolve_id(other_id)} if other_id else {}),
+                     "drift": verdict})
+        return
+    if verdict.get("error"):
+        click.echo(f"Not compared when it ran: {verdict['error']}")
+        return
+    if not other_id and not here:
+        click.echo(f"Checked by worker {verdict.get('worker')} (--env {verdict.get('env')}, "
+                   f"{verdict.get('executable')}) at {_fmt_time(verdict.get('checked'))}")
+    _print_drift(verdict, *labels)
 
 
 # --------------------------------------------------------------------- edit (a draft's execution)
@@ -927,6 +1018,11 @@ def edit(ctx, task_id, repo, branch, commit, entry_point, working_dir, argv, dif
     store = _store(ctx)
     full_id = store.resolve_id(task_id)
     changed = edit_execution(store, full_id, change, say=lambda text: click.echo(text, err=True))
+    args = [f"{r['section']}/{r['name']}" for r in store.get_parameters(full_id) if r["section"] == "Args"]
+    if argv_list is not None and args:
+        click.echo(f"Note: the draft's {', '.join(args[:5])}{', ...' if len(args) > 5 else ''} are handed to "
+                   "the script's argparse over its argv on the run (as ClearML does); change them with "
+                   f"'localtask params {_short(full_id)} --set Args/NAME=VALUE'.", err=True)
     if as_json:
         _print_json({"id": full_id, "changed": changed})
     elif changed:

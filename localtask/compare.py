@@ -140,16 +140,13 @@ def _environment(ra: dict, rb: dict) -> Aspect:
         if ea.get(key) != eb.get(key):
             out.note(DIFFER, f"{key}: {ea.get(key)} -> {eb.get(key)}")
     pa, pb = (({p["name"].lower(): p.get("version") for p in e.get("packages", [])}) for e in (ea, eb))
-    for name in sorted(pa.keys() | pb.keys()):
-        if name not in pb:
-            out.note(DIFFER, f"{name} {pa[name]}: missing")
-        elif name not in pa:
-            out.note(DIFFER, f"{name} {pb[name]}: extra")
-        elif pa[name] != pb[name]:
-            out.note(DIFFER, f"{name}: {pa[name]} -> {pb[name]}")
-    drift = eb.get("drift")
-    if isinstance(drift, dict) and drift.get("verdict") not in (None, "same", IDENTICAL):
-        out.note(DIFFER, f"the run's environment drifted from its record: {drift.get('verdict')}")
+    _by_key(out, pa, pb, lambda x, y: DIFFER if x != y else IDENTICAL, lambda k, x, y: f"{k}: {x} -> {y}",
+            label=lambda k, v: f"{k} {v}")
+    drift = eb.get("drift")  # the worker's check of what ran against what was recorded (drift.py)
+    if isinstance(drift, dict) and drift.get("differs"):
+        from .drift import summary
+
+        out.note(DIFFER, f"the run's environment {summary(drift)}")
     return out
 
 
@@ -189,15 +186,15 @@ def _scalars(rows_a: list[dict], rows_b: list[dict], *, rtol: float, atol: float
         if a == b:
             continue
         worst = IDENTICAL
-        first = None
+        first: dict[str, int] = {}  # verdict -> the first iteration with it
         for it in sorted(a.keys() | b.keys()):
             verdict = _value_verdict(a.get(it), b.get(it), rtol, atol, missing=it not in a or it not in b)
-            if verdict != IDENTICAL and first is None:
-                first = it
+            first.setdefault(verdict, it)
             if _RANK[verdict] > _RANK[worst]:
                 worst = verdict
         if worst == IDENTICAL:
             continue
+        first = first[worst]  # beyond the tolerance: the first point beyond it, not the first inexact one
         out.note(worst, f"{name}: {'within tolerance' if worst == CLOSE else 'differs'} from iteration "
                         f"{first} ({_num(a.get(first))} -> {_num(b.get(first))})")
     return out
@@ -222,28 +219,27 @@ def _value_verdict(x: Any, y: Any, rtol: float, atol: float, missing: bool = Fal
 
 
 def _mapping(name: str, a: dict, b: dict, *, rtol: float = 0.0, atol: float = 0.0) -> Aspect:
-    out = Aspect(name)
-    for key in sorted(a.keys() | b.keys()):
-        if key not in b:
-            out.note(DIFFER, f"{key}: missing")
-        elif key not in a:
-            out.note(DIFFER, f"{key}: extra")
-        else:
-            verdict = _value_verdict(a[key], b[key], rtol, atol)
-            if verdict != IDENTICAL:
-                out.note(verdict, f"{key}: {_short(a[key])} -> {_short(b[key])}")
-    return out
+    return _by_key(Aspect(name), a, b, lambda x, y: _value_verdict(x, y, rtol, atol),
+                   lambda k, x, y: f"{k}: {_short(x)} -> {_short(y)}")
 
 
 def _hashed(name: str, a: dict[str, str], b: dict[str, str]) -> Aspect:
-    out = Aspect(name)
+    return _by_key(Aspect(name), a, b, lambda x, y: DIFFER if x != y else IDENTICAL,
+                   lambda k, x, y: f"{k}: content differs (sha256 {x[:12]} -> {y[:12]})")
+
+
+def _by_key(out: Aspect, a: dict, b: dict, judge, say, label=lambda k, v: k) -> Aspect:
+    """Note in ``out`` each key missing from ``b``, extra in ``b``, or whose values ``judge``
+    does not find identical (worded by ``say``)."""
     for key in sorted(a.keys() | b.keys()):
         if key not in b:
-            out.note(DIFFER, f"{key}: missing")
+            out.note(DIFFER, f"{label(key, a[key])}: missing")
         elif key not in a:
-            out.note(DIFFER, f"{key}: extra")
-        elif a[key] != b[key]:
-            out.note(DIFFER, f"{key}: content differs (sha256 {a[key][:12]} -> {b[key][:12]})")
+            out.note(DIFFER, f"{label(key, b[key])}: extra")
+        else:
+            verdict = judge(a[key], b[key])
+            if verdict != IDENTICAL:
+                out.note(verdict, say(key, a[key], b[key]))
     return out
 
 

@@ -23,48 +23,6 @@ def _normal(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def check_current(environment: dict[str, Any], say: Say, cache_dir: Path | None = None) -> int:
-    """Warn (through ``say``) about each recorded package whose installed version differs and
-    about a Python minor-version mismatch. Returns the number of warnings."""
-    from .capture import dist_index
-
-    # The cached index answers for every package at once; per-package metadata lookups cost
-    # about a millisecond each, on every task start.
-    installed_versions = {_normal(d["name"]): d["version"] for d in dist_index(cache_dir)["dists"].values()}
-    warnings = 0
-    recorded = environment.get("python") or ""
-    here = platform.python_version()
-    if recorded and recorded.split(".")[:2] != here.split(".")[:2]:
-        say(f"localtask: WARNING: the task was recorded with Python {recorded}; running with {here}")
-        warnings += 1
-    for pkg in environment.get("packages") or []:
-        installed = installed_versions.get(_normal(pkg["name"]))
-        if pkg.get("requirement") or not pkg.get("version"):  # an edited draft's requirement
-            if not _satisfies(pkg, installed):
-                say(f"localtask: WARNING: package {pkg.get('requirement') or pkg['name']} is wanted; "
-                    f"{'not installed' if installed is None else installed} here")
-                warnings += 1
-        elif installed != pkg.get("version"):
-            say(f"localtask: WARNING: package {pkg['name']} was {pkg.get('version')} when recorded; "
-                f"{'not installed' if installed is None else installed} here")
-            warnings += 1
-    return warnings
-
-
-def _satisfies(pkg: dict[str, Any], installed: str | None) -> bool:
-    """Whether the installed version meets a package entry without an exact version."""
-    if installed is None:
-        return False
-    if not pkg.get("requirement"):
-        return True
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    try:
-        return Requirement(pkg["requirement"]).specifier.contains(installed, prereleases=True)
-    except InvalidRequirement:
-        return False
-
-
 #: the worker's own packages that the task's process needs to talk to the store. They are linked
 #: into every venv instead of installed: the child must speak the worker's store schema, and an
 #: air-gapped lab has no index to install localtask from.
@@ -73,10 +31,14 @@ LINKED = ("localtask", "filelock", "platformdirs")
 
 def requirements(packages: list[dict[str, Any]]) -> list[str]:
     """pip arguments installing the recorded packages (editable/local ones from their path),
-    except the linked ones (:data:`LINKED`)."""
+    except the linked ones (:data:`LINKED`) and what only they need (the worker's localtask
+    brings its own)."""
+    from .packages import provided_by
+
+    provided = provided_by(packages, LINKED)
     lines = []
     for pkg in packages:
-        if _normal(pkg["name"]) in LINKED:
+        if _normal(pkg["name"]) in LINKED or _normal(pkg["name"]) in provided:
             continue
         if pkg.get("editable") and pkg.get("path"):
             lines += ["-e", pkg["path"]]

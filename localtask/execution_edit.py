@@ -130,15 +130,16 @@ def _resolve(store: Store, script: dict[str, Any], rev: str, what: str, say: Say
 
 
 def _entry_point(mirror: Path, commit: str, script: dict[str, Any], diff_files: list[str]) -> None:
-    """Check the entry point is in the commit or the diff. One given relative to the working
-    directory (ClearML's way) is stored relative to the repository root, as localtask records it."""
+    """Check the entry point is in the commit or the diff. It is looked for relative to the
+    working directory first (ClearML's way), then to the repository root, and stored relative
+    to the root, as localtask records it."""
     entry = script.get("entry_point")
     if script.get("module") or not entry:
         return
     candidates = [entry]
     work = script.get("working_dir") or "."
-    if work not in (".", ""):
-        candidates.append(f"{work.rstrip('/')}/{entry}")
+    if work not in (".", ""):  # relative to the working directory first, as ClearML reads it
+        candidates.insert(0, f"{work.rstrip('/')}/{entry}")
     for path in candidates:
         if path in diff_files or runner.has_file(mirror, commit, path):
             script["entry_point"] = path

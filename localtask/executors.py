@@ -44,14 +44,27 @@ class Environment:
         """The command that runs the task's script in its working copy."""
         return runner.command(python, script, workdir)
 
+    def inventory(self, store: Store, python: str) -> dict[str, Any]:
+        """What ``python`` has installed (:mod:`localtask.drift`), to compare with the record."""
+        from . import drift
+
+        if python == sys.executable:
+            return drift.inventory_here(store.cache_dir)
+        return drift.inventory_of(python, store.cache_dir)
+
+    def provided(self, store: Store) -> dict[str, str]:
+        """``{normal name: version}`` of the packages this strategy supplies itself, not from
+        the record (none here)."""
+        return {}
+
 
 class CurrentEnvironment(Environment):
-    """The worker's own interpreter; warns about recorded packages that differ here."""
+    """The worker's own interpreter (the worker reports how it differs from the record)."""
 
     name = "current"
 
     def prepare(self, store: Store, task_row: dict[str, Any], say: Say) -> str:
-        """This interpreter, after warning about package and Python differences; RunError when
+        """This interpreter (the worker reports how it differs from the record); RunError when
         the task's Python was edited to another version (only a venv can honour that)."""
         environment = task_row["environment"] or {}
         wanted = interpreters.minor(environment.get("python") or "")
@@ -60,7 +73,6 @@ class CurrentEnvironment(Environment):
                            f"its own Python {sys.version_info[0]}.{sys.version_info[1]} (--env current). "
                            "Run it with a worker started with --env venv, which builds the environment on "
                            "that interpreter.")
-        env_mod.check_current(environment, say, store.cache_dir)
         return sys.executable
 
 
@@ -77,6 +89,14 @@ class VenvEnvironment(Environment):
         if base and base != sys.executable:
             say(f"localtask: Python {interpreters.minor(environment['python'])} from {base}")
         return env_mod.ensure_venv(store, environment, say, self.wheels, base)
+
+    def provided(self, store: Store) -> dict[str, str]:
+        """The worker's own packages linked into every venv, at the worker's versions."""
+        from .capture import dist_index
+        from .packages import normal
+
+        versions = {normal(d["name"]): d["version"] for d in dist_index(store.cache_dir)["dists"].values()}
+        return {name: versions.get(name, "") for name in env_mod.LINKED}
 
 
 #: the strategies ``Worker(env=...)`` accepts, by name

@@ -225,7 +225,8 @@ class Task(ClearMLExtras, ExecutionEdits):
         main_file, module = capture._main_module()
         default_name = module or (main_file.stem if main_file else "interactive")
         name = _check_text("task name", task_name or default_name)
-        script, code = capture.capture_script()
+        # a store inside the repo is never its code, nor a framework's run folders (Hydra's outputs/)
+        script, code = capture.capture_script(exclude=[store.home, *capture.RUN_OUTPUT_FOLDERS])
         if script["kind"] == "files":
             log.warning("localtask: %s is not in a git repository; storing the script and the %d "
                         "local file(s) it imported instead", main_file, len(script.get("files", ())))

@@ -29,20 +29,19 @@ def is_url(repo: str) -> bool:
 def requirement_entry(line: str) -> dict[str, Any]:
     """A package entry of a task's environment from a requirement line: ``name`` and ``version``
     for an exact ``==`` pin (as a recorded package), else ``version`` None and the
-    ``requirement`` line itself.
-    Raises CreateError for a line that names no distribution."""
-    text = line.strip()
-    if text.startswith(("-e ", "--editable ")):
-        path = os.path.abspath(os.path.expanduser(text.split(None, 1)[1].strip()))
-        return {"name": Path(path).name, "version": None, "editable": True, "path": path}
-    match = _REQ_NAME.match(text)
-    if not match or text.startswith("-"):
+    ``requirement`` line itself. Checked as a draft's edit is (PEP 508).
+    Raises CreateError for a line that is not a requirement."""
+    from .exceptions import ExecutionEditError
+    from .package_list import parse_line
+
+    try:
+        entry = parse_line(line)
+    except ExecutionEditError as exc:
+        raise CreateError(str(exc)) from None
+    if entry is None:
         raise CreateError(f"Requirement {line!r} names no package: give lines such as 'numpy', "
                           "'tqdm>=4.0' or 'torch==2.3.1'.")
-    pin = _PIN.match(text)
-    if pin and "[" not in text and ";" not in text:  # an exact pin: the shape of a recorded package
-        return {"name": match.group(1), "version": pin.group(1)}
-    return {"name": match.group(1), "version": None, "requirement": text}
+    return entry
 
 
 def read_requirements(text: str, source: str) -> list[dict[str, Any]]:
@@ -238,7 +237,7 @@ def _entry_in(source: _Source, script: str, working_dir: str, repo_given: bool) 
         except ValueError:
             raise CreateError(f"Script {script!r} is outside the repository {top}.") from None
     entry = _relative(script, "script")
-    if not source.has_file(entry) and working_dir != "." and source.has_file(f"{working_dir}/{entry}"):
+    if working_dir != "." and source.has_file(f"{working_dir}/{entry}"):  # ClearML's way first
         entry = f"{working_dir}/{entry}"
     if not source.has_file(entry):
         raise CreateError(f"Script {entry!r} is not in {source.info['repository']} at commit "

@@ -64,6 +64,7 @@ STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "charts.js": "text/javascript; charset=utf-8",
     "view-plots.js": "text/javascript; charset=utf-8",
+    "view-drift.js": "text/javascript; charset=utf-8",
     "dom.js": "text/javascript; charset=utf-8",
     "api.js": "text/javascript; charset=utf-8",
     "dialogs.js": "text/javascript; charset=utf-8",
@@ -401,6 +402,8 @@ class UI:
                                                     "executable", "image", "image_arguments",
                                                     "python_edited", "packages_edited")},
             "packages": env.get("packages") or [],
+            "index": env.get("index"),
+            "drift": env.get("drift"),  # the verdict of the worker that last ran it (localtask.drift)
         }
 
     def console(self, request, body) -> dict:

@@ -101,7 +101,9 @@ class Worker:
     ``venv`` builds a cached virtual environment from the recorded packages (offline from
     ``wheels`` when given). ``container``: ``docker`` or ``podman`` runs each task that has an
     image inside it (without it such a task fails: it never runs outside its image). ``burst``:
-    return once the queues are empty and tasks have ended.
+    return once the queues are empty and tasks have ended. Before each task starts, its
+    environment is compared with the record and the verdict stored on the task
+    (:mod:`localtask.drift`); ``strict_env`` fails the task then when anything differs.
     ``gpus``: ``"all"`` or indexes/UUIDs (``"0,1"``) of the devices nvidia-smi lists; each task
     gets its own through ``CUDA_VISIBLE_DEVICES`` (``Resources/gpus`` of them, default: devices
     per slot) and waits until enough are free; ``slots`` then defaults to one per device.
@@ -113,7 +115,7 @@ class Worker:
                  burst: bool = False, keep_workdirs: bool = False, requeue_lost: bool = False,
                  lost_timeout: float = 30.0, grace: float = 10.0, poll_interval: float = 0.5,
                  heartbeat_interval: float = 2.0, use_events: bool = True, container: str | None = None,
-                 gpus: str | None = None):
+                 strict_env: bool = False, gpus: str | None = None):
         self.store = Store.open(home)
         self.queues = [check_queue_name(q) for q in (queues or ["default"])]
         self.gpus = (gpus_mod.GpuPool(gpus_mod.select(gpus, gpus_mod.query_devices(), gpus_mod.visible_devices()))
@@ -135,6 +137,7 @@ class Worker:
         self.env = env
         self.wheels = wheels
         self.burst = burst
+        self.strict_env = strict_env
         self.keep_workdirs = keep_workdirs
         self.requeue_lost = requeue_lost
         self.lost_timeout = float(lost_timeout)
@@ -351,6 +354,7 @@ class Worker:
             run_dir = self._prepare_code(run, row, say)
             self._check_abort(run)  # aborted while the code was rebuilt: no environment build
             python = self._prepare_environment(row, say)
+            self._check_environment(run, row, python, say)
             self._check_abort(run)
             readers = self._spawn(run, row, python, run_dir, say)
             code = self._wait(run, readers, console)
@@ -392,6 +396,35 @@ class Worker:
                                "A task with an image never runs outside it.")
             return self.container.prepare(environment, say)
         return self.environment.prepare(self.store, row, say)
+
+    def _check_environment(self, run: Run, row: dict, python: str, say) -> None:
+        """Compare what will run with what was recorded, store the verdict on the task and say
+        what differs; with ``strict_env`` a difference (or no verdict) fails the task here."""
+        from . import drift
+
+        recorded = row["environment"] or {}
+        try:
+            if recorded.get("image"):
+                raise RunError("the task runs in its container image, whose packages are not compared "
+                               "with the record yet")
+            inventory = self.environment.inventory(self.store, python)
+            imports = drift.code_imports(run.workdir, row["script"] or {})
+            verdict = drift.compare(recorded, inventory, imports, self.environment.provided(self.store))
+        except Exception as exc:  # a report, unless strict: it must not fail the task by itself
+            log.warning("task %s: cannot compare its environment with the record: %s", run.task_id, exc)
+            verdict = {"differs": None, "error": f"{type(exc).__name__}: {exc}"}
+            say(f"localtask: WARNING: cannot compare the environment with the record: {exc}")
+        verdict.update(checked=time.time(), env=self.environment.name, worker=self.name,
+                       executable=python)
+        self.store.update_task(run.task_id, environment={**recorded, drift.KEY: verdict})
+        for line in drift.warnings(verdict):
+            say(line)
+        if "error" not in verdict:
+            say(f"localtask: environment {drift.summary(verdict)}")
+        if self.strict_env and verdict["differs"] is not False:
+            raise RunError("--strict-env: the environment " + (
+                drift.summary(verdict) if verdict["differs"] else "could not be compared with the record")
+                + f"; see: localtask drift {run.task_id[:8]}")
 
     def _spawn(self, run: Run, row: dict, python: str, run_dir: Path, say) -> list[threading.Thread]:
         """Start the task in a session of its own and pump its output; returns the pumps.

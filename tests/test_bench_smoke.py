@@ -13,8 +13,8 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 BENCH = PROJECT / "bench"
-BENCHMARKS = ["bundles", "claims", "init_overhead", "queue_latency", "reports", "rerun", "scalars", "scale",
-              "shared_scale", "throughput"]
+BENCHMARKS = ["bundles", "claims", "env_record", "init_overhead", "queue_latency", "reports", "rerun", "scalars",
+              "scale", "shared_scale", "throughput"]
 HELPERS = {"__init__", "__main__", "benchlib", "competitors", "run"}
 MEASUREMENT_HEADER = "| measurement | median | min | max | runs |"
 SUMMARY_HEADER = "| measurement | median | min | max | runs | target | verdict |"

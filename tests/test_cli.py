@@ -528,7 +528,7 @@ def test_every_command_has_help():
     assert names == sorted(["list", "show", "clone", "reset", "enqueue", "dequeue", "abort", "publish",
                             "delete", "params", "log", "diff", "queues", "workers", "worker", "demo", "ui", "gc",
                             "reproduce", "compare", "sweep", "edit",
-                            "export", "import", "create"])
+                            "export", "import", "create", "drift"])
     for name in names:
         command = cli.commands[name]
         assert command.help and command.get_short_help_str().strip(), name

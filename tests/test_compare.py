@@ -84,6 +84,15 @@ def test_scalars_within_a_tolerance_are_close_and_beyond_it_differ(localtask_hom
     assert loose.aspect("scalars").verdict == CLOSE and loose.verdict == CLOSE
     far = compare_tasks(store, ids[0], ids[2], rtol=1e-5)
     assert far.aspect("scalars").details == ["m/s: differs from iteration 2 (1 -> 1.5)"]
+    drifting = []
+    for values in ((1.0, 2.0, 3.0), (1.001, 2.5, 3.0)):  # iteration 0 within 1%, iteration 1 beyond it
+        task = Task.init(project_name="tol", task_name="drift")
+        for i, v in enumerate(values):
+            task.get_logger().report_scalar("m", "s", v, i)
+        task.close()
+        drifting.append(task.id)
+    assert compare_tasks(store, *drifting, rtol=0.01).aspect("scalars").details == [
+        "m/s: differs from iteration 1 (2 -> 2.5)"]
     with pytest.raises(ValueError, match="tolerances"):
         compare_tasks(store, ids[0], ids[1], rtol=-1)
 

@@ -102,6 +102,16 @@ def test_set_script_takes_clearml_entry_point_relative_to_working_dir(tmp_path, 
     assert clone.get_script()["working_dir"] == "examples"
 
 
+def test_an_entry_point_in_both_the_working_dir_and_the_root_is_the_working_dirs(tmp_path, localtask_home):
+    repo = init_repo(tmp_path / "repo", {"job.py": SCRIPT, "src/job.py": "print(1)\n"})
+    clone = Task.clone(task_id_of(run_script(repo / "job.py", home=localtask_home)), home=localtask_home)
+    clone.set_script(working_dir="src", entry_point="job.py")
+    assert clone.get_script()["entry_point"] == "src/job.py"  # as ClearML, and as import_task reads it
+    created = Task.create(project_name="p", repo=str(repo), script="job.py", working_directory="src",
+                          home=localtask_home)
+    assert created.get_script()["entry_point"] == "src/job.py"
+
+
 def test_a_diff_is_replaced_when_it_applies(draft, localtask_home):
     repo, _, clone = draft
     (repo / "other.py").write_text("print('patched')\n")

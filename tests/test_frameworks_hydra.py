@@ -62,6 +62,16 @@ def test_hydra_records_overrides_and_the_composed_config(localtask_home, repo):
     assert "--help" not in str(task.get_parameters()) and "LazyCompletionHelp" not in proc.stderr
 
 
+def test_hydras_run_folders_are_never_part_of_the_recorded_diff(localtask_home, tmp_path):
+    files = {k: v for k, v in FILES.items() if k != ".gitignore"}
+    repo = make_repo(tmp_path / "plain", files)
+    run_script(repo / "app.py", "lr=0.2", home=localtask_home)  # leaves outputs/<date>/<time>/ behind
+    second = Task.get_task(recorded_id(run_script(repo / "app.py", "lr=0.3", home=localtask_home)))
+    assert (repo / "outputs").is_dir()
+    assert "outputs/" not in second.get_diff().decode(), second.get_script().get("diff_files")
+    assert second.get_diff() == b""
+
+
 @pytest.mark.slow
 def test_an_edited_override_is_what_the_rerun_app_composes(localtask_home, repo):
     source = recorded_id(run_script(repo / "app.py", "lr=0.1", "db=mysql", home=localtask_home))

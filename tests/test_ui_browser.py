@@ -317,6 +317,7 @@ def test_enqueue_then_a_burst_worker_runs_it_and_the_table_shows_it_completed(pa
     page.locator(".tabs a[data-tab='execution']").click()
     expect(page.locator("pre.diff span.add").first).to_be_visible()
     expect(page.locator("pre.diff")).to_contain_text("+uncommitted note")
+    expect(page.locator("[data-role='drift']")).to_contain_text(f"worker {worker.name}")  # its verdict
     shot(page, "task-page-execution.png")
 
 

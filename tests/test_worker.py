@@ -880,7 +880,11 @@ def test_env_current_warns_about_package_differences(localtask_home, tmp_path):
         f"localtask: WARNING: the task was recorded with Python 2.7.18; running with {platform.python_version()}",
         f"localtask: WARNING: package click was 0.0.1 when recorded; {click_version} here",
         "localtask: WARNING: package surely-not-installed-pkg was 1.2.3 when recorded; not installed here",
+        # the script imports localtask, which this edited record does not list
+        f"localtask: WARNING: package localtask {metadata.version('localtask')} is imported by the code but "
+        "was not recorded",
     ]
+    assert row["environment"]["drift"]["differs"] is True
 
 
 # --------------------------------------------------------------------------- processes of a task

@@ -110,6 +110,22 @@ def _record(task: "Task", cfg: Any, overrides: list[str]) -> None:
         f"the config Hydra composed ({digest(text)}); edit it to run the whole config as edited"))
 
 
+def _exclude_run_folder(hydra_cfg: Any) -> None:
+    """Hydra writes each run into a folder under the launch folder (``outputs/<date>/<time>``,
+    ``multirun/...``) before the job starts: the top one of it is output, never the run's code."""
+    from pathlib import Path
+
+    from .. import capture
+
+    try:
+        launch = Path(hydra_cfg.runtime.cwd).resolve()
+        parts = Path(hydra_cfg.runtime.output_dir).resolve().relative_to(launch).parts
+    except (ValueError, AttributeError, TypeError):  # outside the launch folder: not in the diff anyway
+        return
+    if parts and (launch / parts[0]) not in capture.RUN_OUTPUT_FOLDERS:
+        capture.RUN_OUTPUT_FOLDERS.append(launch / parts[0])
+
+
 def _wrap(task_function: Any) -> Any:
     @functools.wraps(task_function)
     def job(cfg: Any) -> Any:
@@ -117,6 +133,7 @@ def _wrap(task_function: Any) -> Any:
         from hydra.types import RunMode
 
         hydra_cfg = HydraConfig.get()
+        _exclude_run_folder(hydra_cfg)
         overrides = [str(o) for o in hydra_cfg.overrides.task]
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         if replaying():

@@ -6,6 +6,7 @@ import {reasonFor, cloneDialog, resetDialog, enqueueDialog, immediate, deleteDia
 import {renderProjects} from "./view-projects.js";
 import {renderScalars, fitCharts} from "./charts.js";
 import {drawPlots, drawSamples} from "./view-plots.js";
+import {drawDrift} from "./view-drift.js";
 import {drawExecutionEditor} from "./execution-edit.js";
 
 const TABS = [["execution", "Execution"], ["configuration", "Configuration"], ["artifacts", "Artifacts"],
@@ -173,13 +174,16 @@ export class TaskView {
     body.append(h("h2", null, `Packages (${x.packages.length})`));
     if (x.packages.length) {
       body.append(h("table", {class: "grid packages"},
-        h("thead", null, h("tr", null, h("th", {text: "Package"}), h("th", {text: "Version"}), h("th", {text: "Source"}))),
-        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || p.requirement || ""}),
+        h("thead", null, h("tr", null, h("th", {text: "Package"}), h("th", {text: "Version"}), h("th", {text: "Source"}),
+                           h("th", {text: "Required by"}))),
+        h("tbody", null, x.packages.map(p => h("tr", null, h("td", {text: p.name}), h("td", {class: "mono", text: p.version || (p.requirement ? p.requirement.slice(p.name.length).trim() || "any" : "")}),
           h("td", {class: "mono muted", text: p.editable ? `editable ${p.path || p.url || ""}` :
-                                              p.vcs ? `${p.vcs} ${p.url}@${p.commit || ""}` : (p.path || p.url || "")}))))));
+                                              p.vcs ? `${p.vcs} ${p.url}@${p.commit || ""}` : (p.path || p.url || "")}),
+          h("td", {class: "muted", text: (p.required_by || []).join(", ") || "imported"}))))));
     } else {
       body.append(h("p", {class: "muted", text: "No packages recorded."}));
     }
+    drawDrift(body, x.drift);
     if (this.d.editable) {
       drawExecutionEditor(body, this.id, x, dirty => { this.dirty = dirty; }, () => this.showTab("execution"));
     } else {
