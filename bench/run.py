@@ -19,7 +19,7 @@ from pathlib import Path
 import benchlib as B
 
 BENCHMARKS = ("init_overhead", "env_record", "scalars", "reports", "queue_latency", "throughput", "claims", "scale",
-              "rerun", "bundles", "slurm_executor")
+              "rerun", "bundles", "slurm_executor", "shared_scale")
 
 
 def summary_rows(document: str) -> list[list[str]]:

@@ -5,6 +5,7 @@ from .exceptions import (
     BundleVersionError,
     ArtifactError,
     CaptureError,
+    GpuError,
     IllegalTransitionError,
     LocaltaskError,
     ParameterError,
@@ -29,7 +30,7 @@ __all__ = [
     "LocaltaskError", "StoreError", "StoreVersionError", "StoreCorruptError", "StoreLockedError",
     "StoreFullError",
     "TaskNotFoundError", "AmbiguousTaskIdError", "IllegalTransitionError", "ParameterError",
-    "ArtifactError", "CaptureError", "QueueError", "RunError",
+    "ArtifactError", "CaptureError", "QueueError", "RunError", "GpuError",
     "OutputModel", "InputModel", "Model", "StorageManager", "reproduce", "sweep", "compare_tasks",
     "export_tasks", "import_bundle", "BundleError", "BundleVersionError",
 ]

@@ -600,10 +600,13 @@ def workers(ctx, as_json):
     if not rows:
         click.echo("No workers.", err=True)
         return
+    with_gpus = any(r["gpus"] for r in rows)
     _print_table(
-        ["WORKER", "HOST", "PID", "QUEUES", "SLOTS", "STATE", "HEARTBEAT", "TASKS"],
+        ["WORKER", "HOST", "PID", "QUEUES", "SLOTS", "STATE", "HEARTBEAT", "TASKS"] + (["GPUS"] if with_gpus else []),
         [[r["name"], r["host"], str(r["pid"]), ",".join(r["queues"]), str(r["slots"]), r["state"],
           f"{_fmt_duration(r['heartbeat_age'])} ago", ",".join(_short(t) for t in r["tasks"]) or "-"]
+         + ([" ".join(f"{g['index']}:{_short(g['task']) if g['task'] else 'free'}" for g in r["gpus"]) or "-"]
+            if with_gpus else [])
          for r in rows])
 
 
@@ -823,8 +826,8 @@ def delete(ctx, task_id, force, yes):
 @cli.command()
 @click.option("--queue", "-q", "queue_names", multiple=True, default=("default",), show_default=True,
               help="Queue to take tasks from (repeatable; earlier queues first).")
-@click.option("--slots", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Number of tasks to run at the same time.")
+@click.option("--slots", type=click.IntRange(min=1),
+              help="Number of tasks to run at the same time (default: 1, or one per GPU with --gpus).")
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty and all tasks have ended.")
 @click.option("--env", "env", type=click.Choice(["current", "venv"]), default="current", show_default=True,
               help="Run tasks with this interpreter ('current') or in a cached virtual environment "
@@ -865,10 +868,14 @@ def delete(ctx, task_id, force, yes):
               metavar="SECONDS", help="Slurm: seconds between two looks at squeue for jobs that died.")
 @click.option("--array-jobs", is_flag=True,
               help="Slurm: submit tasks claimed together with equal resources (a sweep) as one array job.")
+@click.option("--gpus", metavar="all|0,1,...",
+              help="Give each task its own GPUs (CUDA_VISIBLE_DEVICES) from these devices, as "
+                   "nvidia-smi lists them; a task takes Resources/gpus of them (default: devices "
+                   "per slot) and waits until that many are free.")
 @click.pass_context
 def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, requeue_lost, lost_timeout,
            grace, poll_interval, quiet, executor, partition, gres, cpus, mem, time_limit, sbatch_args,
-           max_jobs, slurm_poll, array_jobs, container, strict_env):
+           max_jobs, slurm_poll, array_jobs, container, strict_env, gpus):
     """Run queued tasks.
 
     Prints a line when it starts, and when each task starts and ends (on stderr).
@@ -889,6 +896,9 @@ def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, req
               "lost_timeout": lost_timeout, "grace": grace, "poll_interval": poll_interval,
               "container": container, "strict_env": strict_env}
     if executor == "slurm":
+        if gpus:
+            raise click.UsageError("--gpus is for local slots: with --executor slurm, ask Slurm for them "
+                                   "(--gres gpu:N, or a task's Slurm/gres).")
         from .slurm import Resources
         from .slurm_worker import SlurmWorker
 
@@ -899,7 +909,7 @@ def worker(ctx, queue_names, slots, burst, env, wheels, name, keep_workdirs, req
     if any((partition, gres, cpus, mem, time_limit, sbatch_args, array_jobs)):
         raise click.UsageError("--partition, --gres, --cpus, --mem, --time, --sbatch-arg and --array-jobs "
                                "need --executor slurm.")
-    sys.exit(Worker(slots=slots, **common).run())
+    sys.exit(Worker(slots=slots, gpus=gpus, **common).run())
 
 
 @cli.command("run-task")

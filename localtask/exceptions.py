@@ -100,3 +100,7 @@ class SlurmError(LocaltaskError):
 
 class SlurmUnavailableError(SlurmError):
     """Slurm's controller cannot be reached: nothing can be submitted for now."""
+
+
+class GpuError(LocaltaskError):
+    """A worker's GPUs cannot be read or chosen, or a task's GPU request is not valid."""

@@ -9,6 +9,11 @@ from .status import TaskStatus
 from .store_base import TASK_COLUMNS, _now
 
 
+#: a claimed task's row: in progress for worker, host, from now (args: worker, host, now, now, id)
+CLAIM_SQL = ("UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
+             "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0, run_end = NULL "
+             "WHERE id = ? AND status = 'queued'")
+
 class QueueQueries:
     """Queries on queues (a mixin of Store)."""
 
@@ -58,9 +63,7 @@ class QueueQueries:
         now = _now()
         host = host or os.uname().nodename
         returning = sqlite3.sqlite_version_info >= (3, 35, 0)  # RETURNING; older: same, in 4 steps
-        claim_sql = ("UPDATE tasks SET status = 'in_progress', worker = ?, host = ?, started = ?, "
-                     "completed = NULL, last_update = ?, status_reason = '', abort_requested = 0, run_end = NULL "
-                     "WHERE id = ? AND status = 'queued'")
+        claim_sql = CLAIM_SQL
         with self.transaction() as conn:
             for queue in queues:  # one indexed lookup per queue, in the worker's order
                 while True:
@@ -87,6 +90,61 @@ class QueueQueries:
                         return self._task_dict(row[0])
                     # A queue row whose task is no longer queued (deleted, reset): dropped; next.
         return None
+
+    def claim_fitting(self, worker: str, queues: list[str], *, free: int, total: int, default: int,
+                      host: str | None = None) -> tuple[dict | None, list[tuple[str, int]]]:
+        """:meth:`claim` for a worker with ``total`` GPUs, ``free`` of them free now.
+
+        A task asks for ``Resources/gpus`` devices (``default`` when it has no such parameter).
+        The first task in order that fits the free GPUs is claimed; one that fits the worker but
+        not its free GPUs now is next and waits for them (nothing behind it is claimed, so it is
+        never starved); one that needs more than ``total`` is left for a bigger worker. Returns
+        ``(row, too_big)``: the claimed row (with ``gpus_requested``, and ``resource_error`` when
+        its request was invalid: it is claimed asking none, to be failed with that reason) or
+        None, and the ``(task_id, gpus)`` left for being too big.
+        """
+        from .exceptions import GpuError
+        from .resources import GPUS, SECTION, gpus_requested
+
+        now = _now()
+        host = host or os.uname().nodename
+        too_big: list[tuple[str, int]] = []
+        with self.transaction() as conn:
+            for queue in queues:
+                while True:
+                    target, waiting = None, False
+                    cursor = conn.execute(
+                        "SELECT e.seq, e.task_id, p.value, p.type FROM queue_entries e "
+                        "LEFT JOIN parameters p ON p.task_id = e.task_id AND p.section = ? AND p.name = ? "
+                        "WHERE e.queue = ? ORDER BY e.priority DESC, e.seq", (SECTION, GPUS, queue))
+                    for seq, task_id, text, kind in cursor:
+                        error = None
+                        try:
+                            need = default if text is None else gpus_requested(text, kind)
+                        except GpuError as exc:
+                            need, error = 0, str(exc)
+                        if need > total:
+                            if (task_id, need) not in too_big:
+                                too_big.append((task_id, need))
+                            continue
+                        if need > free:
+                            waiting = True
+                        else:
+                            target = (seq, task_id, need, error)
+                        break
+                    cursor.close()
+                    if waiting:
+                        return None, too_big
+                    if target is None:
+                        break
+                    seq, task_id, need, error = target
+                    conn.execute("DELETE FROM queue_entries WHERE seq = ?", (seq,))
+                    if conn.execute(CLAIM_SQL, (worker, host, now, now, task_id)).rowcount:
+                        row = self._task_dict(self._get(conn, task_id))
+                        row["gpus_requested"], row["resource_error"] = need, error
+                        return row, too_big
+                    # a queue row whose task is no longer queued: dropped; look again
+        return None, too_big
 
     def queue_counts(self) -> list[dict[str, Any]]:
         """Every queue with its number of waiting tasks."""

@@ -13,7 +13,9 @@ class WorkerQueries:
     """Queries on workers and the runs they hold (a mixin of Store)."""
 
     # ------------------------------------------------------------------ workers
-    def register_worker(self, name: str, host: str, pid: int, queues: list[str], slots: int) -> None:
+    def register_worker(self, name: str, host: str, pid: int, queues: list[str], slots: int,
+                        gpus: list[dict] | None = None) -> None:
+        """Enter (or re-enter) a worker; ``gpus``: its devices, each with the task holding it."""
         now = _now()
         self.execute(
             "INSERT INTO workers(name, host, pid, queues, slots, started, last_heartbeat, state) "
@@ -21,7 +23,11 @@ class WorkerQueries:
             "host = excluded.host, pid = excluded.pid, queues = excluded.queues, "
             "slots = excluded.slots, started = excluded.started, "
             "last_heartbeat = excluded.last_heartbeat, state = 'running'",
-            (name, host, pid, json.dumps(queues), slots, now, now))
+            (name, host, pid, _queues_text(queues, gpus), slots, now, now))
+
+    def set_worker_gpus(self, name: str, queues: list[str], gpus: list[dict]) -> None:
+        """Record which task holds each of a worker's GPUs."""
+        self.execute("UPDATE workers SET queues = ? WHERE name = ?", (_queues_text(queues, gpus), name))
 
     def worker_row(self, name: str) -> dict | None:
         return self.one("SELECT * FROM workers WHERE name = ?", (name,))
@@ -48,7 +54,7 @@ class WorkerQueries:
         with self.read() as conn:
             workers = [dict(r) for r in conn.execute("SELECT * FROM workers ORDER BY name")]
             for w in workers:
-                w["queues"] = json.loads(w["queues"])
+                w["queues"], w["gpus"] = _read_queues(w["queues"])
                 w["tasks"] = [r["id"] for r in conn.execute(
                     "SELECT id FROM tasks WHERE worker = ? AND status = 'in_progress'", (w["name"],))]
         return workers
@@ -206,3 +212,16 @@ def _ended_before(end: dict, what: str) -> tuple[str, str]:
         return end["status"], f"{reason}; {note}" if reason else note
     return "failed", (f"its script ended, but {what} before the end was recorded (not run again: "
                       "clone it to run it once more)")
+
+
+# A worker's GPUs share the JSON of its ``queues`` column (no schema change): a list of queue
+# names for a worker without GPUs, as before, or {"queues": [...], "gpus": [...]}.
+def _queues_text(queues: list[str], gpus: list[dict] | None) -> str:
+    return json.dumps(queues if gpus is None else {"queues": queues, "gpus": gpus})
+
+
+def _read_queues(text: str) -> tuple[list[str], list[dict]]:
+    value = json.loads(text)
+    if isinstance(value, dict):
+        return list(value.get("queues", [])), list(value.get("gpus", []))
+    return value, []

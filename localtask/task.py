@@ -544,26 +544,42 @@ class Task(ClearMLExtras, ExecutionEdits):
         self._store.set_parameters(self.id, [(section, pname, text, kind, description or "")],
                                    check_edit=not self._can_write_freely(), force=force)
 
+    def set_resources(self, *, gpus: int | None = None, partition: str | None = None,
+                      gres: str | None = None, cpus: int | None = None, mem: str | None = None,
+                      time: str | None = None, sbatch_args: str | None = None) -> None:
+        """Record what the task needs to run, as parameters a clone can edit: ``gpus``
+        (``Resources/gpus``: the devices a worker started with ``--gpus`` gives it; it waits until
+        that many are free) and a Slurm worker's job options for it (``Slurm/partition``, ``gres``,
+        ``cpus``, ``mem``, ``time``, ``sbatch_args``; its own options fill the rest), e.g.
+        ``set_resources(gres="gpu:2", time="4:00:00")``. Under a worker the call is checked and
+        ignored: the stored request, which a clone may have edited, is the one the task got.
+        Raises GpuError / SlurmError for a value that does not fit."""
+        from .resources import GPUS, SECTION, check_gpus
+        from .slurm import Resources
+
+        values = {GPUS: check_gpus(gpus)} if gpus is not None else {}
+        slurm = {"partition": partition, "gres": gres, "cpus": cpus, "mem": mem, "time": time,
+                 "sbatch_args": sbatch_args}
+        Resources.from_parameters(slurm)
+        if self._attached:
+            return
+        if values:
+            self._write_params(SECTION, values)
+        if any(v is not None for v in slurm.values()):
+            self.update_parameters({f"Slurm/{k}": v for k, v in slurm.items() if v is not None})
+
+    def get_resources(self) -> dict[str, Any]:
+        """The task's ``Resources/`` parameters, such as ``{'gpus': 2}``."""
+        from .resources import SECTION
+
+        return self._get_section(SECTION)
+
     def delete_parameter(self, name: str, force: bool = False) -> None:
         section, pname = P.split_name(name)
         self._store.delete_parameter(self.id, section, pname, check_edit=not self._can_write_freely(),
                                      force=force)
 
     # ------------------------------------------------------------------ configuration objects
-    def set_resources(self, *, partition: str | None = None, gres: str | None = None,
-                      cpus: int | None = None, mem: str | None = None, time: str | None = None,
-                      sbatch_args: str | None = None) -> None:
-        """Ask a Slurm worker for these resources (its own fill the rest): kept as ``Slurm/``
-        parameters, so a clone can ask for more. E.g. ``set_resources(gres="gpu:2", time="4:00:00")``.
-        Drafts only, as other parameter edits (IllegalTransitionError); SlurmError for a value
-        that does not fit."""
-        from .slurm import Resources
-
-        given = {"partition": partition, "gres": gres, "cpus": cpus, "mem": mem, "time": time,
-                 "sbatch_args": sbatch_args}
-        Resources.from_parameters(given)
-        self.update_parameters({f"Slurm/{k}": v for k, v in given.items() if v is not None})
-
     def connect_configuration(self, configuration: Any, name: str | None = None,
                               description: str | None = None) -> Any:
         """Record a configuration dict, or a configuration file's text (``str``/``Path``).

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .folders import make_dirs
-from . import leftovers, runner
+from . import gpus as gpus_mod, leftovers, runner
 from .container import ContainerRunner
 from .executors import make_environment
 from .exceptions import LocaltaskError, RunError, StoreError, StoreFullError
@@ -45,6 +45,7 @@ class Run:
     killed: bool = False
     workdir: Path | None = None
     in_container: bool = False
+    gpus: list | None = None  # the devices it holds (None: the worker hands out no GPUs)
     output_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_TAIL))
 
 
@@ -103,22 +104,34 @@ class Worker:
     return once the queues are empty and tasks have ended. Before each task starts, its
     environment is compared with the record and the verdict stored on the task
     (:mod:`localtask.drift`); ``strict_env`` fails the task then when anything differs.
+    ``gpus``: ``"all"`` or indexes/UUIDs (``"0,1"``) of the devices nvidia-smi lists; each task
+    gets its own through ``CUDA_VISIBLE_DEVICES`` (``Resources/gpus`` of them, default: devices
+    per slot) and waits until enough are free; ``slots`` then defaults to one per device.
+    Raises GpuError when the devices cannot be read or chosen.
     """
 
-    def __init__(self, home: str | os.PathLike | None = None, queues=("default",), slots: int = 1,
+    def __init__(self, home: str | os.PathLike | None = None, queues=("default",), slots: int | None = None,
                  name: str | None = None, env: str = "current", wheels: str | None = None,
                  burst: bool = False, keep_workdirs: bool = False, requeue_lost: bool = False,
                  lost_timeout: float = 30.0, grace: float = 10.0, poll_interval: float = 0.5,
                  heartbeat_interval: float = 2.0, use_events: bool = True, container: str | None = None,
-                 strict_env: bool = False):
+                 strict_env: bool = False, gpus: str | None = None):
         self.store = Store.open(home)
         self.queues = [check_queue_name(q) for q in (queues or ["default"])]
+        self.gpus = (gpus_mod.GpuPool(gpus_mod.select(gpus, gpus_mod.query_devices(), gpus_mod.visible_devices()))
+                     if gpus is not None else None)
+        if slots is None:
+            slots = self.gpus.total if self.gpus is not None else 1
         if slots < 1:
             raise LocaltaskError(f"slots must be at least 1 (got {slots}).")
         wheels = str(Path(wheels).absolute()) if wheels else None
         self.environment = make_environment(env, wheels)  # the strategy (localtask.executors)
         self.container = ContainerRunner(container) if container else None
         self.slots = int(slots)
+        #: GPUs a task gets when it has no Resources/gpus parameter
+        self.gpus_per_task = max(1, self.gpus.total // self.slots) if self.gpus is not None else 0
+        self._gpu_record_lock = threading.Lock()
+        self._too_big: set[str] = set()  # tasks asking for more GPUs than this worker has
         self.host = os.uname().nodename
         self.name = name or f"{self.host}:{os.getpid()}"
         self.env = env
@@ -151,7 +164,8 @@ class Worker:
             raise LocaltaskError(
                 f"A worker named {self.name!r} is already running on {existing['host']} "
                 f"(pid {existing['pid']}); choose another --name.")
-        self.store.register_worker(self.name, self.host, os.getpid(), self.queues, self.slots)
+        self.store.register_worker(self.name, self.host, os.getpid(), self.queues, self.slots,
+                                   self.gpus.table() if self.gpus is not None else None)
         self._registered = True
         self._sweep_earlier_life()
         self.sweep()
@@ -195,14 +209,16 @@ class Worker:
 
     def capacity(self) -> str:
         """How many tasks it runs at a time, in words."""
-        return f"{self.slots} slot(s)"
+        return f"{self.slots} slot(s)" + (f", GPUs {gpus_mod.describe(self.gpus.devices)}"
+                                          if getattr(self, "gpus", None) is not None else "")
 
     def _should_exit(self, claimed: int) -> bool:
         with self._lock:
             busy = bool(self.running)
         if self._signals >= 1 and not busy:
             return True
-        return self.burst and not busy and claimed == 0 and not self.store.pending(self.queues)
+        # (tasks too big for this worker's GPUs stay queued for another worker)
+        return self.burst and not busy and claimed == 0 and self.store.pending(self.queues) <= len(self._too_big)
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -258,20 +274,50 @@ class Worker:
             return 0
         claimed = 0
         while len(self.running) < self.slots:
-            row = self.store.claim(self.name, self.queues, host=self.host)
+            row = self._claim()
             if row is None:
                 break
             claimed += 1
             self._start(row)
         return claimed
 
+    def _claim(self) -> dict | None:
+        """The next task for a free slot (with GPUs: one whose request fits the free ones), or None."""
+        if self.gpus is None:
+            return self.store.claim(self.name, self.queues, host=self.host)
+        row, too_big = self.store.claim_fitting(self.name, self.queues, free=self.gpus.free(),
+                                                total=self.gpus.total, default=self.gpus_per_task,
+                                                host=self.host)
+        for task_id, need in too_big:
+            if task_id not in self._too_big:
+                log.warning("task %s asks for %d GPUs and worker %s has %d: left queued for a worker "
+                            "with more", task_id, need, self.name, self.gpus.total)
+        self._too_big = {task_id for task_id, _ in too_big}
+        return row
+
     def _start(self, row: dict) -> None:
         run = Run(row["id"])
+        if self.gpus is not None:
+            run.gpus = self.gpus.take(row["id"], row["gpus_requested"])
+            self._publish_gpus()
         with self._lock:
             self.running[row["id"]] = run
         run.thread = threading.Thread(target=self._execute, args=(run, row),
                                       name=f"localtask-task-{row['id'][:8]}", daemon=True)
         run.thread.start()
+
+    def _publish_gpus(self) -> None:
+        """Record in the workers table which task holds each GPU (``localtask workers``)."""
+        try:
+            with self._gpu_record_lock:  # the table read inside: the last write is the newest state
+                self.store.set_worker_gpus(self.name, self.queues, self.gpus.table())
+        except StoreError as exc:  # only the display is stale; the next change rewrites it
+            log.warning("worker %s: cannot record its GPUs: %s", self.name, exc)
+
+    def _release_gpus(self, run: Run) -> None:
+        if self.gpus is not None and run.gpus is not None:
+            self.gpus.release(run.task_id)
+            self._publish_gpus()
 
     # ------------------------------------------------------------------ abort
     def _abort(self, run: Run, reason: str) -> None:
@@ -310,6 +356,8 @@ class Worker:
         log.info("task %s %r: started", task_id, row.get("name"))
         try:
             say(f"localtask: worker {self.name} runs task {task_id}")
+            if row.get("resource_error"):
+                raise RunError(row["resource_error"])
             run_dir = self._prepare_code(run, row, say)
             self._check_abort(run)  # aborted while the code was rebuilt: no environment build
             python = self._prepare_environment(row, say)
@@ -395,6 +443,10 @@ class Worker:
         cmd = self.environment.command(python, row["script"], run.workdir)
         env = dict(os.environ, LOCALTASK_TASK_ID=task_id, LOCALTASK_HOME=str(self.store.home),
                    LOCALTASK_WORKER_PID=str(os.getpid()), LOCALTASK_WORKER=self.name, PYTHONUNBUFFERED="1")
+        if run.gpus is not None:
+            env.update(gpus_mod.cuda_environment(run.gpus))
+            say(f"localtask: GPUs {gpus_mod.describe(run.gpus)}: "
+                f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}")
         if (row["environment"] or {}).get("image") and self.container is not None:
             cmd, env = self.container.wrap(cmd, row["environment"], workdir=run.workdir, run_dir=run_dir,
                                            home=self.store.home, task_id=task_id, env=env)
@@ -475,6 +527,7 @@ class Worker:
             (run.workdir.parent / leftovers.KEPT).touch()  # kept on purpose: gc leaves it unless --all
         log.info("task %s: %s after %.1f s%s", task_id, status.value, time.monotonic() - began,
                  f" ({reason.splitlines()[0]})" if reason else "")
+        self._release_gpus(run)
         self._judge(task_id)
         with self._lock:
             self.running.pop(task_id, None)

@@ -14,7 +14,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 BENCH = PROJECT / "bench"
 BENCHMARKS = ["bundles", "claims", "env_record", "init_overhead", "queue_latency", "reports", "rerun", "scalars",
-              "scale", "slurm_executor", "throughput"]
+              "scale", "shared_scale", "slurm_executor", "throughput"]
 HELPERS = {"__init__", "__main__", "benchlib", "competitors", "run"}
 MEASUREMENT_HEADER = "| measurement | median | min | max | runs |"
 SUMMARY_HEADER = "| measurement | median | min | max | runs | target | verdict |"
