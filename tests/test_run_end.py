@@ -122,6 +122,7 @@ def test_task_and_worker_killed_while_it_closes_end_failed_and_are_not_requeued(
                 proc.wait()
 
 
+@pytest.mark.timeout(900)
 def test_kill_loop_reruns_a_finished_script_only_inside_the_window_left(localtask_home, tmp_path, record_property):
     """Workers killed at random over many short tasks, each restarted with --requeue-lost: a
     script that reached its last statement runs again only when the kill fell in the moment
@@ -129,12 +130,12 @@ def test_kill_loop_reruns_a_finished_script_only_inside_the_window_left(localtas
     rng = random.Random(13)
     store = Store.open(localtask_home)
     base = record(tmp_path, localtask_home)
-    count = int(os.environ.get("KILL_LOOP_TASKS", "60"))  # the issue's measure: 600
+    count = int(os.environ.get("KILL_LOOP_TASKS", "40"))  # the issue's measure: 600
     clones = [clone_and_enqueue(base, {"General/n": i}).id for i in range(count)]
     journal = tmp_path / "ends.jsonl"
     kills: list[float] = []
     proc = None
-    deadline = time.monotonic() + 60 + count * 3
+    deadline = time.monotonic() + 120 + count * 6
     try:
         while time.monotonic() < deadline:
             rows = [store.get_task(t) for t in clones]
