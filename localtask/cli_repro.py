@@ -30,6 +30,9 @@ def reproduce(ctx, task_id, queue, wait, timeout, rtol, atol, as_json):
 
     check_queue_name(queue)
     original = _get_task(ctx, task_id)
+    if wait and not _served(_store(ctx), queue):
+        click.echo(f"Note: no live worker serves queue {queue!r} now; the reproduction waits there until "
+                   f"one does (localtask worker --queue {queue}).", err=True)
     try:
         mark = reproduce_task(original.id, queue=queue, wait=wait, timeout=timeout, rtol=rtol, atol=atol,
                               home=_home(ctx))
@@ -67,6 +70,9 @@ def compare(ctx, task_ids, sweep_id, metrics, rtol, atol, as_json):
         from .sweeps import sweep_table
 
         table = sweep_table(store, sweep_id, metrics)
+        for metric in table["unreported"]:
+            click.echo(f"Note: no task of sweep {sweep_id} reported {metric!r} (title/series, as in "
+                       "'localtask show ID').", err=True)
         if as_json:
             _print_json(table)
             return
@@ -111,6 +117,10 @@ def sweep_command(ctx, base_id, grids, random_count, seed, queue, no_enqueue, al
     base = _get_task(ctx, base_id)
     made = sweep(base.id, parse_grid(grids), random=random_count, seed=seed,
                  queue=None if no_enqueue else queue, allow_new=allow_new, home=_home(ctx))
+    count = len(made.task_ids)
+    if random_count and random_count > count:
+        click.echo(f"Note: the grid has {count} combination(s), fewer than --random {random_count}: "
+                   "each is made once.", err=True)
     if as_json:
         _print_json({"sweep": made.id, "base": made.base_id, "tasks": [
             {"id": t, "parameters": c} for t, c in zip(made.task_ids, made.combinations)]})
@@ -118,8 +128,13 @@ def sweep_command(ctx, base_id, grids, random_count, seed, queue, no_enqueue, al
     for task_id, combo in zip(made.task_ids, made.combinations):
         click.echo(f"{task_id}  " + "  ".join(f"{k}={v}" for k, v in combo.items()))
     where = "drafts" if no_enqueue else f"enqueued on {queue!r}"
-    click.echo(f"Sweep {made.id}: {len(made.task_ids)} clones of {base.id[:8]}, {where}. "
+    click.echo(f"Sweep {made.id}: {count} clone{'s' if count != 1 else ''} of {base.id[:8]}, {where}. "
                f"See them: localtask compare --sweep {made.id}", err=True)
+
+
+def _served(store, queue: str) -> bool:
+    """Whether a worker that is not lost watches ``queue``."""
+    return any(queue in (w.get("queues") or []) and w.get("state") != "lost" for w in store.list_workers())
 
 
 def _cell(value) -> str:

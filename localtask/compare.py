@@ -84,9 +84,10 @@ class Comparison:
 
 def compare_tasks(store, a: str, b: str, *, rtol: float = 0.0, atol: float = 0.0,
                   skip_artifacts: tuple[str, ...] = ()) -> Comparison:
-    """Compare task ``b`` with the reference ``a`` (full ids) in ``store``."""
+    """Compare task ``b`` with the reference ``a`` (ids or unique prefixes) in ``store``."""
     if rtol < 0 or atol < 0:
         raise ValueError(f"tolerances must be >= 0 (got rtol={rtol}, atol={atol})")
+    a, b = store.resolve_id(a), store.resolve_id(b)  # unique prefixes, as everywhere
     rows = store.get_task(a), store.get_task(b)
     aspects = [
         _status(*rows),

@@ -37,13 +37,15 @@ class Sweep:
 
 
 def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
-    """``['Args/lr=0.1,0.01', 'General/seed=1,2']`` -> ``{'Args/lr': ['0.1', '0.01'], ...}``."""
+    """``['Args/lr=0.1,0.01', 'seed=1,2']`` -> ``{'Args/lr': ['0.1', '0.01'], 'General/seed': [...]}``."""
     grid: dict[str, list[str]] = {}
     for item in items:
         name, sep, values = item.partition("=")
         name = name.strip()
-        if not sep or not name or "/" not in name:
+        if not sep or not name:
             raise SweepError(f"{item!r} is not of the form Section/name=v1,v2,... (as in Args/lr=0.1,0.01).")
+        if "/" not in name:  # as --set: a bare name is a General/ parameter
+            name = f"General/{name}"
         parts = [v.strip() for v in values.split(",")]
         if not any(parts):
             raise SweepError(f"{name} has no values: give them comma-separated, as in {name}=1,2,3.")
@@ -140,8 +142,10 @@ def sweep_table(store, sweep_id: str, metrics: Sequence[str] = ()) -> dict[str, 
         table.append({"id": row["id"], "name": row["name"], "status": row["status"], "params": params,
                       "metrics": last})
     names = sorted(swept)
-    chosen = list(metrics) or sorted({m for r in table for m in r["metrics"]})
+    reported = {m for r in table for m in r["metrics"]}
+    chosen = list(metrics) or sorted(reported)
     return {"sweep": sweep_id, "base": base, "parameters": names, "metrics": chosen,
+            "unreported": [m for m in chosen if m not in reported],
             "rows": [{"id": r["id"], "name": r["name"], "status": r["status"],
                       **{n: r["params"].get(n) for n in names},
                       **{m: r["metrics"].get(m) for m in chosen}} for r in table]}

@@ -62,7 +62,8 @@ def read_requirements(text: str, source: str) -> list[dict[str, Any]]:
 def _git_out(args: list[str], cwd: Path, what: str) -> str:
     proc = capture.git(args, cwd, check=False)
     if proc.returncode != 0:
-        raise CreateError(f"{what}: {proc.stderr.decode(errors='replace').strip() or 'git failed'}")
+        raise CreateError(f"{what}: {proc.stderr.decode(errors='replace').strip() or 'git knows no such commit'}"
+                          " (give a full commit id, a unique prefix, a tag or a branch of that repository).")
     return proc.stdout.decode(errors="replace").strip()
 
 
@@ -103,7 +104,7 @@ class _Source:
 def _local_source(folder: Path, branch: str | None, commit: str | None) -> _Source:
     found = capture.capture_git(folder)
     if found is None:
-        raise CreateError(f"{folder} is not in a git repository: give repo= a git repository (a local "
+        raise CreateError(f"{folder} is not in a git repository: give repo= / --repo a git repository (a local "
                           "clone or its URL), or a script outside git without repo=.")
     info, diff = found
     top = Path(info["local_path"])
@@ -133,7 +134,7 @@ def _remote_source(store: Store, repo: str, branch: str | None, commit: str | No
         if proc.returncode != 0 or not line.strip():
             why = proc.stderr.decode(errors="replace").strip() or f"it has no {ref}"
             raise CreateError(f"Cannot read {ref} of {url}: {why}. Check the address and the branch, "
-                              "or give commit=.")
+                              "or give commit= / --commit.")
         commit = line.split()[0]
     # the address as recorded runs keep it: credentials come from git's own helpers
     info = {"kind": "git", "repository": url, "remote": True, "local_path": None, "branch": branch,
@@ -216,7 +217,8 @@ def _source(store: Store, repo: str | None, branch: str | None, commit: str | No
         return _local_source(folder, branch, commit)
     path = Path(os.path.expanduser(script)) if script else None
     if path is None or not path.is_file():
-        raise CreateError(f"Script {script!r} not found: give repo= (a local clone or a URL) with the "
+        shown = repr(script) if script else "(none given)"
+        raise CreateError(f"Script {shown} not found: give repo= / --repo (a local clone or a URL) with the "
                           "script's path inside it, or the path of a script on this machine.")
     if capture.capture_git(path.absolute()) is None:
         if branch or commit:

@@ -141,6 +141,12 @@ def test_sweep_refuses_bad_input_and_leaves_nothing(localtask_home, base):
     missing = cli("compare", "--sweep", "deadbeef", home=localtask_home)
     assert missing.returncode == 1 and "sweep:deadbeef" in missing.stderr
     assert len(Store.open(localtask_home).find_tasks()) == before
+    bare = cli("sweep", base, "--grid", "seed=4", "--random", "3", "--no-enqueue", "--json", home=localtask_home)
+    assert bare.returncode == 0, bare.stderr
+    assert [t["parameters"] for t in json.loads(bare.stdout)["tasks"]] == [{"General/seed": "4"}]
+    assert "fewer than --random 3" in bare.stderr
+    table = cli("compare", "--sweep", json.loads(bare.stdout)["sweep"], "--metric", "loss/nope", home=localtask_home)
+    assert table.returncode == 0 and "reported 'loss/nope'" in table.stderr
 
 
 OPTIMIZER = """\

@@ -337,8 +337,8 @@ class HyperParameterOptimizer:
     def _launch(self, config: dict[str, Any]) -> None:
         from ..task import Task
 
-        label = " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in config.items())
-        job = Task.clone(self.base, name=f"{self.base.name}: {label}", parent=self.base,
+        label = " ".join(f"{k.rsplit('/', 1)[-1]}={_shown(v)}" for k, v in config.items())
+        job = Task.clone(self.base, name=f"{self.base.name} [{label}]", parent=self.base,  # as a sweep's
                          project=self.spawn_project)
         job.add_tags([TAG_PREFIX + self.sweep_id, "hpo"])
         job.update_parameters({(k if "/" in k else f"General/{k}"): v for k, v in config.items()})
@@ -426,3 +426,7 @@ class HyperParameterOptimizer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

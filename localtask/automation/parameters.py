@@ -51,7 +51,8 @@ class UniformParameterRange(Parameter):
     def _grid(self) -> list[float]:
         step = self.step_size or (self.max_value - self.min_value) / 100.0
         count = int(round((self.max_value - self.min_value) / step)) if step else 0
-        values = [self.min_value + i * step for i in range(count)] or [self.min_value]
+        # rounded: 0.1 + 2 * 0.1 is 0.30000000000000004, and a job's parameter should read 0.3
+        values = [round(self.min_value + i * step, 12) for i in range(count)] or [self.min_value]
         if self.include_max and values[-1] < self.max_value:
             values.append(self.max_value)
         return values
