@@ -152,10 +152,18 @@ def _environment(ra: dict, rb: dict) -> Aspect:
 
 
 def normalise_console(text: str) -> list[str]:
-    """The console's lines without what differs between runs of the same code (see _NOISE) and
-    without localtask's own lines."""
+    """The console's lines without what differs between runs of the same code (see _NOISE),
+    without localtask's own lines, and (under a worker, which keeps the whole process's output)
+    only what came between Task.init and close, as a local run records it."""
+    from .task import ATTACH_MARK, CLOSE_MARK
+
     lines = []
     for line in text.splitlines():
+        if line.startswith(ATTACH_MARK):
+            lines.clear()  # a worker's copy of what the script printed before Task.init
+            continue
+        if line.startswith(CLOSE_MARK):
+            break  # what the process printed after closing the task is not the task's
         if line.startswith("localtask:"):
             continue
         for pattern, mark in _NOISE:

@@ -31,6 +31,12 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 
+#: the lines a run under a worker writes at Task.init and close: the worker's console keeps the
+#: whole process's output, and a comparison with a local run takes only what lies between
+ATTACH_MARK = "localtask: Task.init attached to task"
+CLOSE_MARK = "localtask: Task.close of task"
+
+
 class TaskTypes(str, Enum):
     """Task types, as in ClearML."""
 
@@ -175,8 +181,12 @@ class Task(ClearMLExtras, ExecutionEdits):
             store.get_task(attach_id)
             from .lifeline import die_with_worker
 
-            die_with_worker()
+            # the process the worker started (not a rank it launches): its console gets the marks
+            started_by_worker = str(os.getppid()) == os.environ.get("LOCALTASK_WORKER_PID")
+            die_with_worker()  # (takes LOCALTASK_WORKER_PID out of the environment)
             task = cls(store, attach_id, owned=True, attached=True)
+            task._console_marks = started_by_worker
+            task._mark_console(ATTACH_MARK)
         else:
             store = Store.open(home)
             task = cls._create_recorded(store, project_name, task_name, task_type, tags)
@@ -779,6 +789,8 @@ class Task(ClearMLExtras, ExecutionEdits):
         self._closed = True
         first_error = None
         self._note_run_end("closing")
+        if self._owned and self._attached:
+            self._mark_console(CLOSE_MARK)
         try:
             self._store_registered_artifacts()  # their latest content, as ClearML at close
             if self._logger is not None:
@@ -820,6 +832,18 @@ class Task(ClearMLExtras, ExecutionEdits):
         if exit_code not in (None, 0):
             return TaskStatus.failed, f"exit code {exit_code}"
         return TaskStatus.completed, ""
+
+    def _mark_console(self, mark: str) -> None:
+        """Write ``mark`` into the worker's console, from the process the worker started only
+        (a rank it launches that attaches too keeps its own output as it was)."""
+        if not getattr(self, "_console_marks", False):
+            return
+        try:
+            sys.stderr.flush()  # the worker's pipe carries both streams: keep the order
+            sys.stdout.write(f"{mark} {self.id}\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):  # a closed or broken stdout: the run goes on
+            pass
 
     def _note_run_end(self, stage: str) -> None:
         """Under a worker, tell the store that the script ended (``closing``, then ``ended`` with

@@ -551,9 +551,13 @@ class Worker:
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip("\n")
             say(line)
-            if tail is not None:
+            if tail is not None and not line.startswith(_RUN_MARKS):  # the reason quotes the script
                 tail.append(line)
         stream.close()
+
+
+#: the lines a task run writes at its Task.init and close (see task.ATTACH_MARK)
+_RUN_MARKS = ("localtask: Task.init attached to task", "localtask: Task.close of task")
 
 
 def _nearly_full(folder: Path) -> bool:

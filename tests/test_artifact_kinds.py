@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import json
 import subprocess
 import sys
@@ -125,6 +126,13 @@ def test_a_folder_is_one_zip_and_get_gives_the_extracted_folder(task, tmp_path):
     assert isinstance(got, Path) and got.is_dir()
     assert (got / "sub" / "deep" / "c.txt").read_text(encoding="utf-8") == "ü\n"
     assert str(got) == art.get_local_copy()
+    # the same files, written again later (a worker's fresh checkout): the same bytes
+    first = art.hash
+    for path in folder.rglob("*"):
+        if path.is_file():
+            os.utime(path, (1_000_000_000, 1_000_000_000))
+    task.upload_artifact("outputs", folder)
+    assert fresh(task)["outputs"].hash == first
 
 
 @pytest.mark.parametrize("as_path", [False, True])

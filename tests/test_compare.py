@@ -122,6 +122,13 @@ def test_console_normalisation_keeps_results_and_drops_noise():
                                        "object at <address>"]
 
 
+def test_a_workers_console_is_compared_from_task_init_to_close():
+    worker = ("localtask: worker w1 runs task 0123456789abcdef0123456789abcdef\nloading data\n"
+              "localtask: Task.init attached to task 0123456789abcdef0123456789abcdef\nepoch 1\n"
+              "localtask: Task.close of task 0123456789abcdef0123456789abcdef\nsecond task's line\n")
+    assert normalise_console(worker) == ["epoch 1"] == normalise_console("epoch 1\n")
+
+
 def test_cli_compare_prints_the_table_and_exits_1_when_they_differ(localtask_home, runs):
     a, b = runs(), runs("extra-arg")
     same = cli("compare", a[:8], a[:8], home=localtask_home)

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 
 TRAIN = """\
 import os, random
+print("loading", flush=True)  # before Task.init: a local run does not record it, a worker does
 from localtask import Task
 
 task = Task.init(project_name="repro", task_name="train")
