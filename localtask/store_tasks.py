@@ -13,7 +13,8 @@ from .store_base import CLONED_COLUMNS, TASK_COLUMNS, UPDATABLE, _now
 
 #: a task's environment without the worker's drift verdict (``localtask.drift.KEY``), which
 #: belongs to a run: neither a clone nor a reset keeps it
-DRIFTLESS_ENVIRONMENT = "json_remove(environment, '$.drift')"
+DRIFTLESS_ENVIRONMENT = ("CASE WHEN json_type(environment, '$.drift') IS NULL THEN environment "  # as it was, byte for byte
+                         "ELSE json_remove(environment, '$.drift') END")
 
 
 class TaskQueries:
