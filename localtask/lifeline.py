@@ -13,6 +13,13 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
+#: the worker this process was started by (set by :func:`die_with_worker`)
+_worker_pid: int | None = None
+
+
+def worker_gone() -> bool:
+    """Whether the worker that started this process has died (the process was re-parented)."""
+    return _worker_pid is not None and os.getppid() != _worker_pid
 
 
 def die_with_worker() -> bool:
@@ -22,9 +29,11 @@ def die_with_worker() -> bool:
     the worker."""
     # Only the process the worker started (the leader of the session the worker made for it):
     # a process the task starts in turn, calling Task.init too, has the task as its parent.
+    global _worker_pid
     worker_pid = os.environ.pop("LOCALTASK_WORKER_PID", "")
     if not sys.platform.startswith("linux") or not worker_pid.isdigit() or os.getsid(0) != os.getpid():
         return False
+    _worker_pid = int(worker_pid)
     import ctypes
 
     try:

@@ -851,7 +851,15 @@ class Task(ClearMLExtras, ExecutionEdits):
         when alive, still records the final status itself."""
         if not (self._owned and self._attached):
             return
-        status, reason = self._outcome() if stage == "ended" else (None, "")
+        from .lifeline import worker_gone
+
+        status, reason = self._outcome()
+        # A script that died of its worker's death (its console pipe broke as the worker went,
+        # before the kernel's kill reached it) did not end: it is lost, and may be run again.
+        if worker_gone() or (reason.splitlines() or [""])[-1].startswith("BrokenPipeError"):
+            return
+        if stage != "ended":
+            status, reason = None, ""
         try:
             self._store.note_run_end(self.id, os.environ.get("LOCALTASK_WORKER"), stage,
                                      status.value if status else None, reason)

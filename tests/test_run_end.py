@@ -180,5 +180,6 @@ def test_kill_loop_reruns_a_finished_script_only_inside_the_window_left(localtas
     assert all(r["status"] in ("completed", "failed") for r in rows.values()), summary
     # every task ran to its end at least once, and a re-run only came from a kill in the window
     # between the script's last statement and its end note (interpreter shutdown + one commit)
-    assert set(ends) == set(clones), summary
+    unended = {t: (rows[t]["status"], rows[t]["status_reason"]) for t in set(clones) - set(ends)}
+    assert not unended, (summary, unended)
     assert all(w < 0.5 for w in windows), summary
