@@ -40,7 +40,7 @@ function initial(x) {
 }
 
 /** Append the editor to ``body``; ``onDirty(bool)`` says whether it holds unsaved changes,
-    ``onSaved()`` is called after a save. */
+    ``onSaved()`` (which may return a promise) redraws after a save. */
 export function drawExecutionEditor(body, taskId, x, onDirty, onSaved) {
   const start = initial(x);
   const controls = {};
@@ -83,9 +83,10 @@ export function drawExecutionEditor(body, taskId, x, onDirty, onSaved) {
     save.disabled = true;
     try {
       const res = await api(`/api/tasks/${taskId}/execution`, {body: send});
-      notify(res.changed.length ? `Saved: ${res.changed.join(", ")}` : "Nothing changed");
       onDirty(false);
-      onSaved();
+      // Say it is saved once the tab shows the saved values, not while the old form is still up.
+      await onSaved();
+      notify(res.changed.length ? `Saved: ${res.changed.join(", ")}` : "Nothing changed");
     } catch (e) {
       showError(e.message);
       save.disabled = false;

@@ -76,6 +76,7 @@ export class TaskView {
         btn("Delete…", "delete", () => deleteDialog([t]))));
   }
 
+  /** Draw ``tab``; the promise settles once it shows. */
   showTab(tab) {
     if (!TABS.some(([k]) => k === tab)) tab = "execution";
     this.tab = tab;
@@ -98,7 +99,7 @@ export class TaskView {
     // Draw off-screen, then swap: a redraw (new scalars, a new status) does not flash an empty tab.
     const next = h("div");
     const mine = this.drawing = {};
-    Promise.resolve(draw.call(this, next)).then(() => {
+    return Promise.resolve(draw.call(this, next)).then(() => {
       if (this.drawing !== mine) return;
       this.body.replaceChildren(...next.childNodes);
       fitCharts(this.body);
@@ -239,8 +240,8 @@ export class TaskView {
           const res = await api(`/api/tasks/${this.id}/parameters`, {body: {values}});
           this.d.parameters = res.parameters;
           this.dirty = false;
+          await this.showTab("configuration");
           notify(`Saved ${Object.keys(values).length} parameter(s)`);
-          this.showTab("configuration");
         } catch (e) {
           showError(e.message);
           save.disabled = false;
@@ -263,10 +264,10 @@ export class TaskView {
         b.addEventListener("click", async () => {
           try {
             await api(`/api/tasks/${this.id}/configuration`, {body: {name: c.name, text: area.value}});
-            notify(`Saved configuration ${c.name}`);
             this.dirty = false;
             this.d = await api(`/api/tasks/${this.id}`);
-            this.showTab("configuration");
+            await this.showTab("configuration");
+            notify(`Saved configuration ${c.name}`);
           } catch (e) { showError(e.message); }
         });
         body.append(h("div", {class: "save-bar"}, b));
