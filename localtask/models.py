@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .exceptions import LocaltaskError
+from .model_reports import ModelReports
 from .folders import make_dirs
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ def _tags(tags: Iterable[str] | str | None) -> list[str]:
     return [str(t) for t in tags]
 
 
-class BaseModel:
-    """What every model offers: its stored fields and its weights."""
+class BaseModel(ModelReports):
+    """What every model offers: its stored fields, its weights and its reports."""
 
     _localtask_model = True  # Task.connect hands such objects to _connect_to
 

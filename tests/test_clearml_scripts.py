@@ -1,10 +1,12 @@
 """ClearML-style scripts, with only the import changed, through record -> clone -> worker: the
 Task API calls (issue 10 item 3), the artifact kinds (item 5) and the automation pattern of
 ClearML's ``manual_random_param_search_example`` (clone a template by name, set bare parameter
-names, enqueue). Each re-run must give what the recorded run gave; an edit must show."""
+names, enqueue), and ClearML's ``model_reporting_plots`` example (a model's reports). Each
+re-run must give what the recorded run gave; an edit must show."""
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 
 import pytest
@@ -85,6 +87,32 @@ print("RESULT frame", list(got["frame"].get().columns), float(got["frame"].get()
 print("RESULT folder", sorted(p.name for p in Path(got["folder"].get_local_copy()).rglob("*") if p.is_file()))
 print("RESULT texts", sorted(p.name for p in Path(got["texts"].get_local_copy()).rglob("*") if p.is_file()))
 print("RESULT settings", got["settings"].get())
+print("TASK_ID=" + task.id)
+"""
+
+# examples/reporting/model_reporting_plots.py of ClearML, `from clearml` -> `from localtask`, with
+# the epoch count as a parameter so an edit can show
+MODEL_REPORTS = """\
+from localtask import Task, OutputModel
+from localtask.utilities.plotly_reporter import SeriesInfo
+import pandas as pd
+import numpy as np
+
+task = Task.init(project_name="examples", task_name="Model reporting plots example")
+epochs = task.connect({"epochs": 8})["epochs"]
+output_model = OutputModel(task=task)
+output_model.update_labels({"background": 0, "cat": 1, "dog": 2})
+output_model.update_weights(register_uri="https://github.com/ultralytics/yolov5/releases/download/v6.2/yolov5x6.pt")
+output_model.report_scalar("Reported Metrics", "Val - mAP@50", 72.7, 0)
+output_model.report_single_value("Total epochs", epochs)
+df = pd.DataFrame({"Model": ["YOLOv5n", "YOLOv5s"], "size (pixels)": [640, 640],
+                   "Val - mAP@50-95": [28.0, 37.4]})
+output_model.report_table(title="Summary Table", series="Comparison", iteration=0, table_plot=df)
+output_model.report_line_plot(
+    title="Accuracy",
+    series=[SeriesInfo(name="Validation", data=np.array([[i, round(0.3 + 0.07 * i, 3)] for i in range(epochs)]))],
+    xaxis="Iteration", yaxis="Validation Accuracy")
+print("Model registration completed")
 print("TASK_ID=" + task.id)
 """
 
@@ -202,3 +230,35 @@ def test_random_search_clones_a_template_by_name_and_each_child_runs_its_sample(
         assert f"RESULT {batch} {layer} 1" in log
         score = child.get_last_scalar_metrics()["score"]["value"]["last"]
         assert score == pytest.approx(int(batch) + int(layer) / 1000)
+
+
+def _model_reports(task: Task) -> tuple:
+    plots = sorted((p["title"], p["series"], p["kind"], json.dumps(p["figure"], sort_keys=True))
+                   for p in task.get_reported_plots())
+    return task.get_reported_scalars(), task.get_single_values(), plots
+
+
+def test_clearml_model_reporting_plots_example_reruns_with_the_same_model_reports(localtask_home, tmp_path):
+    repo = make_repo(tmp_path / "src", {"model_reporting_plots.py": MODEL_REPORTS})
+    direct = run_script(repo / "model_reporting_plots.py", home=localtask_home)
+    source = Task.get_task(recorded_id(direct))
+    scalars, values, plots = _model_reports(source)
+    # OutputModel's default name is the task's, so its reports are titled "Model / <title>"
+    assert scalars["Model / Reported Metrics"]["Val - mAP@50"] == {"x": [0], "y": [72.7]}
+    assert values == {"Model / Total epochs": 8.0}
+    assert [(t, s, k) for t, s, k, _ in plots] == [("Model / Accuracy", "Validation", "line"),
+                                                   ("Model / Summary Table", "Comparison", "table")]
+    model = source.models["output"][0]
+    assert model.labels == {"background": 0, "cat": 1, "dog": 2} and model.url.endswith("yolov5x6.pt")
+
+    same = clone_and_enqueue(source.id)
+    _, log = run_to_completion(localtask_home, same.id)
+    assert "Model registration completed" in log
+    assert _model_reports(Task.get_task(same.id)) == (scalars, values, plots)
+
+    edited = clone_and_enqueue(source.id, {"General/epochs": 3})
+    run_to_completion(localtask_home, edited.id)
+    rerun = Task.get_task(edited.id)
+    assert rerun.get_single_values() == {"Model / Total epochs": 3.0}
+    line = next(p for p in rerun.get_reported_plots() if p["kind"] == "line")
+    assert line["figure"]["data"][0]["x"] == [0, 1, 2]

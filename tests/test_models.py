@@ -206,3 +206,33 @@ def test_storage_manager_refuses_remote_urls(tmp_path, localtask_home, url):
     src.write_text("x")
     with pytest.raises(LocaltaskError, match="local-only"):
         StorageManager.upload_file(str(src), url)
+
+
+def test_a_model_without_a_running_task_refuses_reports_and_series_info_checks_its_rows(localtask_home):
+    from localtask.utilities.plotly_reporter import SeriesInfo
+
+    model = InputModel.import_model(weights_url="https://models.example/w.pt", name="loose")
+    with pytest.raises(LocaltaskError, match="no running task to keep its reports: call Task.init"):
+        model.report_scalar("loss", "val", 1.0, 0)
+    with pytest.raises(ValueError, match="rows of two values"):
+        SeriesInfo("bad", [[0, 1, 2]])
+    with pytest.raises(ValueError, match="2 labels for 1 rows"):
+        SeriesInfo("bad", [[0, 1]], labels=["a", "b"])
+
+
+def test_a_loaded_model_reports_under_the_running_task_with_its_name_in_the_title(localtask_home):
+    from localtask.utilities.plotly_reporter import SeriesInfo
+
+    model = InputModel.import_model(weights_url="https://models.example/w.pt", name="backbone")
+    task = Task.init(project_name="proj", task_name="evaluate")
+    try:
+        model.report_scalar("loss", "val", 0.5, 2)
+        model.report_line_plot("curve", [SeriesInfo("val", [[0, 1.0], [1, 0.5]], labels=["a", "b"])],
+                               xaxis="x", yaxis="y")
+        model.report_histogram("hist", "counts", [1, 2, 3])
+    finally:
+        task.close()
+    assert task.get_reported_scalars()["Model backbone / loss"] == {"val": {"x": [2], "y": [0.5]}}
+    plots = {p["title"]: p for p in task.get_reported_plots()}
+    assert set(plots) == {"Model backbone / curve", "Model backbone / hist"}
+    assert plots["Model backbone / curve"]["figure"]["data"][0]["text"] == ["a", "b"]

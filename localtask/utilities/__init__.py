@@ -1,0 +1,1 @@
+"""ClearML's ``clearml.utilities`` names that scripts import (``plotly_reporter.SeriesInfo``)."""
