@@ -348,7 +348,7 @@ def _print_show(data: dict[str, Any]) -> None:
             shown = ", ".join(files[:5]) + (f", ... (+{len(files) - 5})" if len(files) > 5 else "")
             summary = f"{len(files)} file{'s' if len(files) != 1 else ''}, {_fmt_size(code['size'])}: {shown}"
         else:
-            summary = "none (clean working tree)"
+            summary = "none (the code is the commit as it is)"
         field("Diff", summary, 2)
     elif code["kind"] == "snapshot":
         field("Snapshot", f"{len(code['files'])} files, {_fmt_size(code['size'])}", 2)

@@ -129,6 +129,22 @@ def _resolve(store: Store, script: dict[str, Any], rev: str, what: str, say: Say
     return mirror, commit
 
 
+def _drop_branch_without(store: Store, script: dict[str, Any], mirror: Path, commit: str, say: Say) -> None:
+    """A commit given alone that is not on the task's branch: the branch no longer says where
+    the code is, so the task keeps the commit with no branch (as a detached checkout)."""
+    branch = script["branch"]
+    try:
+        _, head = runner.mirror_revision(store, script, branch, say)
+    except (RunError, CaptureError):
+        head = None
+    on_branch = head is not None and capture.git(
+        ["merge-base", "--is-ancestor", commit, head], mirror, check=False).returncode == 0
+    if not on_branch:
+        script["branch"] = None
+        say(f"Commit {commit[:12]} is not on branch {branch!r}: the task now names no branch "
+            "(give --branch too to name one).")
+
+
 def _entry_point(mirror: Path, commit: str, script: dict[str, Any], diff_files: list[str]) -> None:
     """Check the entry point is in the commit or the diff. It is looked for relative to the
     working directory first (ClearML's way), then to the repository root, and stored relative
@@ -195,6 +211,8 @@ def _edit_code(store: Store, script: dict[str, Any], edit: ExecutionEdit, old_di
         if what != "branch":  # a commit given too: the branch must exist all the same
             _resolve(store, script, edit.branch.strip(), "branch", say, refetch=True)
         script["branch"] = edit.branch.strip()
+    elif edit.commit is not None and script.get("branch"):
+        _drop_branch_without(store, script, mirror, commit, say)
     script["commit"] = commit
     diff = old_diff if new_diff is None else new_diff
     if diff:

@@ -67,4 +67,4 @@ def find_python(version: str) -> str:
     raise RunError(f"The task wants Python {wanted}, which is not installed on this worker (looked for "
                    f"'uv python find {wanted}', python{wanted} on PATH and pyenv's versions). Install it "
                    f"(uv python install {wanted}, or pyenv install {wanted}) or edit the task's Python "
-                   "(localtask edit ID --python X.Y).")
+                   "in a clone of it (localtask clone ID, then localtask edit NEW --python X.Y).")

@@ -249,3 +249,20 @@ def test_the_recording_process_may_edit_its_own_task(tmp_path, localtask_home):
     task = Task.get_task(task_id_of(run_script(script, home=localtask_home)), home=localtask_home)
     assert task.get_base_docker() == "python:3.11-slim"
     assert task.get_environment()["packages"] == [{"name": "numpy", "version": "1.26.4"}]
+
+
+def test_a_commit_given_alone_that_is_not_on_the_branch_drops_the_branch(draft, localtask_home):
+    repo, _, clone = draft
+    assert clone.get_script()["branch"] == "main"
+    lines = []
+    from localtask.execution_edit import ExecutionEdit, edit_execution
+
+    edit_execution(Store.open(localtask_home), clone.id, ExecutionEdit(commit=dev_head(repo)), say=lines.append)
+    script = clone.get_script()
+    assert (script["commit"], script["branch"]) == (dev_head(repo), None)
+    assert any(f"is not on branch 'main'" in line for line in lines)
+    # a commit on the branch keeps it
+    main_head = git("rev-parse", "main", cwd=repo).decode().strip()
+    clone.set_script(branch="main", commit=main_head)
+    clone.set_script(commit=main_head[:8])
+    assert clone.get_script()["branch"] == "main"
