@@ -78,10 +78,13 @@ def _zip_files(folder: Path, files: list[Path]):
     def write(path: Path) -> None:
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             for file in sorted(files):
-                if file.is_file():  # no mtime: the same files give the same bytes (as the csv.gz)
+                if file.is_file():
+                    # no mtime, and only the modes git keeps (a checkout's umask decides the rest):
+                    # the same files give the same bytes in a re-run, as the csv.gz
                     info = zipfile.ZipInfo(file.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
                     info.compress_type = zipfile.ZIP_DEFLATED
-                    info.external_attr = (file.stat().st_mode & 0xFFFF) << 16
+                    mode = 0o100755 if file.stat().st_mode & 0o111 else 0o100644
+                    info.external_attr = mode << 16
                     with open(file, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
                         shutil.copyfileobj(src, dst, 1 << 20)
     return write

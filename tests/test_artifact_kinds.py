@@ -209,3 +209,23 @@ def test_kinds_survive_another_process(localtask_home, task):
                           env={"LOCALTASK_HOME": str(localtask_home), "PATH": "/usr/bin:/bin"}, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["True (9, 8, 7)", "[0.0, 1.0, 2.0, 3.0]", "[1, 2]"]
+
+
+def test_a_folder_zip_is_the_same_bytes_whatever_the_umask_and_times_of_its_files(task, tmp_path):
+    """A re-run's checkout has other file times and, under another umask, other group bits:
+    the zip must not depend on them (reproduce compares artifacts by content hash)."""
+    digests = []
+    for i, mode in enumerate((0o664, 0o644)):
+        folder = tmp_path / f"run{i}" / "data"
+        write_files(folder, {"a.txt": "a\n", "bin/run.sh": "#!/bin/sh\n"})
+        for f in folder.rglob("*"):
+            if f.is_file():
+                f.chmod(mode | (0o111 if f.suffix == ".sh" else 0))
+                os.utime(f, (1_000_000 * (i + 1), 1_000_000 * (i + 1)))
+        task.upload_artifact(f"data{i}", folder)
+        path = fresh(task)[f"data{i}"].path
+        digests.append(path.read_bytes())
+        with zipfile.ZipFile(path) as zf:
+            modes = {z.filename: z.external_attr >> 16 for z in zf.infolist()}
+        assert modes == {"a.txt": 0o100644, "bin/run.sh": 0o100755}
+    assert digests[0] == digests[1]
