@@ -267,8 +267,15 @@ def _sample_hashes(store, task_id: str) -> dict[str, str]:
     out = {}
     for s in store.get_samples(task_id):
         path = folder / s["filename"]
-        out[f"{s['title']}/{s['series']} @{s['iteration']}"] = _sha(path.read_bytes()) if path.exists() else "missing"
+        content = path.read_bytes() if path.exists() else None
+        if content is not None and s["mime"] == "text/html":
+            # bokeh and plotly give each saved page fresh random element ids
+            content = _UUID.sub(b"<uuid>", content)
+        out[f"{s['title']}/{s['series']} @{s['iteration']}"] = _sha(content) if content is not None else "missing"
     return out
+
+
+_UUID = re.compile(rb"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 
 
 # ------------------------------------------------------------------ formatting

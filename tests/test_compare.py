@@ -114,6 +114,26 @@ def test_missing_and_extra_outputs_are_named(localtask_home):
     assert comparison.aspect("artifacts").details[0].startswith("blob: content differs (sha256 ")
 
 
+def test_html_samples_are_compared_without_their_random_element_ids(localtask_home, tmp_path):
+    """bokeh's and plotly's saved pages give each element a fresh UUID: a re-run's page is the
+    same plot all the same; any other change still differs."""
+    from localtask import Task
+
+    store = Store.open(localtask_home)
+    ids = []
+    for name, uuid, text in (("a", "c4b9a968-f622-4f80-b379-2b8570182c01", "plot"),
+                             ("b", "a8097313-aac7-4512-8ee3-9af6f3f243ad", "plot"),
+                             ("c", "0d0c1b3a-0000-4f80-b379-2b8570182c01", "other plot")):
+        page = tmp_path / f"{name}.html"
+        page.write_text(f'<div id="{uuid}" data-root-id="p1061">{text}</div>')
+        task = Task.init(project_name="m", task_name=name)
+        task.get_logger().report_media("html", "graph", iteration=0, local_path=str(page))
+        task.close()
+        ids.append(task.id)
+    assert compare_tasks(store, ids[0], ids[1]).aspect("debug samples").verdict == IDENTICAL
+    assert compare_tasks(store, ids[0], ids[2]).aspect("debug samples").verdict == DIFFER
+
+
 def test_console_normalisation_keeps_results_and_drops_noise():
     text = ("localtask: worker w1 runs task 0123456789abcdef0123456789abcdef\n"
             "12:01:02 epoch 1 took 0.53 s, loss 0.25 at /tmp/pytest-of-root/x/y.txt\n"
