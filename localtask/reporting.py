@@ -259,7 +259,11 @@ def report_table(title, series, iteration=None, table_plot=None, csv=None, url=N
     if len(given) != 1:
         raise ReportingError(f"report_table(...): give exactly one of table_plot, csv, url; got {given or 'none'}")
     if url is not None:
-        raise ReportingError("report_table(...): url is not supported (no network); download it and pass csv=<local path>")
+        local = _local_url(url)
+        if local is None:
+            raise ReportingError(f"report_table(...): url {url!r} is not a local file (localtask fetches nothing "
+                                 "from the network); download it and pass csv=<local path>")
+        csv = local
     if csv is not None:
         if not isinstance(csv, (str, os.PathLike)) or not os.path.isfile(csv):
             raise ReportingError(f"report_table(...): csv must be the path of a local CSV file; got {csv!r}")
@@ -284,6 +288,16 @@ def report_table(title, series, iteration=None, table_plot=None, csv=None, url=N
         trace.update(_plain(extra_data))
     layout = _layout(title, extra_layout=extra_layout, localtask_table={"columns": columns, "rows": body})
     return PlotRecord(title, series, _it(iteration), {"data": [trace], "layout": layout}, "table")
+
+
+def _local_url(url: Any) -> str | None:
+    """The path a ``file://`` URL or a plain path names; None for a remote URL."""
+    text = os.fspath(url) if isinstance(url, os.PathLike) else str(url)
+    if text.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return unquote(urlparse(text).path)
+    return None if "://" in text else text
 
 
 def report_plotly(title, series, figure, iteration=None) -> PlotRecord:

@@ -87,6 +87,11 @@ def test_table_dataframe_rows_csv(tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("n,v\na,1\n")
     assert r.report_table("t", "s", csv=str(p)).figure["layout"]["localtask_table"]["rows"] == [["a", "1"]]
+    # url= (ClearML's) of a local file or file:// URL reads it; a remote one is refused, naming it
+    for url in (p, str(p), p.as_uri()):
+        assert r.report_table("t", "s", url=url).figure["layout"]["localtask_table"]["rows"] == [["a", "1"]]
+    with pytest.raises(r.ReportingError, match="'https://x/t.csv' is not a local file.*csv=<local path>"):
+        r.report_table("t", "s", url="https://x/t.csv")
     with pytest.raises(r.ReportingError, match="table_plot must be a pandas DataFrame.*got int"):
         r.report_table("t", "s", table_plot=3)
     with pytest.raises(r.ReportingError, match="exactly one"):
