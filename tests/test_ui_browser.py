@@ -567,6 +567,60 @@ def test_html_samples_run_their_own_scripts_in_a_sandbox_that_reaches_nothing(pa
     page.errors[:] = [e for e in page.errors if "Content Security Policy" not in e]
 
 
+def _scene_box(chart) -> list[float]:
+    """Where a chart's 3D scene is drawn, in the chart's own pixels (x0, y0, x1, y1)."""
+    return chart.evaluate("""el => { const s = el._fullLayout._size, d = el._fullLayout.scene.domain;
+        return [s.l + d.x[0] * s.w, s.t + (1 - d.y[1]) * s.h, s.l + d.x[1] * s.w, s.t + (1 - d.y[0]) * s.h]; }""")
+
+
+def _ink_on_edges(png: bytes, box: list[float]) -> dict[str, int]:
+    """Dark pixels on each edge of ``box`` in a screenshot: a title or label there is cut off by it
+    (plotly draws a scene's axis titles inside the scene's own canvas)."""
+    import io
+    import math
+
+    from PIL import Image
+
+    grey = Image.open(io.BytesIO(png)).convert("L")
+    x0, y0, x1, y1 = math.ceil(box[0]), math.ceil(box[1]), math.floor(box[2]), math.floor(box[3])
+    edges = {"left": (x0, y0, x0 + 2, y1), "right": (x1 - 2, y0, x1, y1),
+             "top": (x0, y0, x1, y0 + 2), "bottom": (x0, y1 - 2, x1, y1)}
+    return {side: sum(grey.crop(edge).histogram()[:160]) for side, edge in edges.items()}
+
+
+def test_3d_plots_show_every_axis_title_at_any_card_width(page, store, server):
+    """ClearML's examples/reporting/3d_plots_reporting.py, at a wide window and at the narrowest card."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("PIL")
+    rng = np.random.default_rng(0)
+    task = Task.clone(store.ids["run1"], name="3D plot reporting", home=store.home)
+    task.mark_started(force=True)
+    log = task.get_logger()
+    log.report_surface("example_surface", "series1", iteration=0, matrix=rng.integers(10, size=(10, 10)),
+                       xaxis="title X", yaxis="title Y", zaxis="title Z")
+    log.report_scatter3d("example_scatter_3d", "series_xyz", iteration=0, scatter=rng.integers(10, size=(10, 3)),
+                         xaxis="title x", yaxis="title y", zaxis="title z")
+    log.flush()
+    assert Store.open(store.home).get_plots(task.id)[0]["figure"]["layout"].get("height") is None  # as stored
+
+    page.set_viewport_size({"width": 1400, "height": 1100})
+    page.goto(f"{server.base}/#/task/{task.id}/plots")
+    charts = page.locator(".plot-card .js-plotly-plot")
+    expect(charts).to_have_count(2)
+    for width in (1400, 640):  # 640: the cards are at their narrowest (420 px)
+        page.set_viewport_size({"width": width, "height": 1100})
+        page.wait_for_function("() => [...document.querySelectorAll('.plot-card .js-plotly-plot')].every("
+                               "el => el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) < 2)")
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        if width == 1400:
+            shot(page, "task-page-3d-plots.png")
+        for i in range(2):
+            chart = charts.nth(i)
+            cut = _ink_on_edges(chart.screenshot(), _scene_box(chart))
+            title = chart.evaluate("el => el.closest('.plot-card').dataset.title")
+            assert cut == {"left": 0, "right": 0, "top": 0, "bottom": 0}, (title, width, cut)
+
+
 def test_compare_puts_the_reported_plots_side_by_side(page, store, server):
     tasks = []
     for scale in (1, 2):
