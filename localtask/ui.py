@@ -18,7 +18,9 @@ Security, for a page on a shared machine:
   under which the page and its API are served too): another server on this machine never
   receives it, and the cookie is honoured only under that prefix;
 * no request names a file path: artifacts are downloaded by task id and artifact name,
-  looked up in the store, always as attachments; static files come from a fixed list.
+  looked up in the store, always as attachments; static files come from a fixed list;
+* debug sample files are served in a sandbox: html ones run their own scripts in an opaque
+  origin that reaches neither the cookie nor the API nor the internet (``localtask.html_samples``).
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from typing import Any, Callable
 from . import __version__, params as P, status as status_rules
 from .exceptions import (ExecutionEditError, IllegalTransitionError, LocaltaskError, ParameterError,
                          TaskNotFoundError)
+from .html_samples import outside_refs, sample_csp
 from .status import TaskStatus
 from .store import Store
 from .task_view import allowed_actions, parameter_rows, task_view
@@ -441,7 +444,8 @@ class UI:
 
     def samples(self, request, body) -> dict:
         """Every debug sample (title, series, iteration, mime, size, file name to fetch; ``url``
-        for a sample that is a link to a remote file)."""
+        for a sample that is a link to a remote file; ``outside`` for an html one: the hosts and
+        files its scripts and styles come from, which the page does not fetch)."""
         from .report_writer import samples_dir
         from .reporting import LINK_MIME
 
@@ -454,6 +458,8 @@ class UI:
                     sample["url"] = (samples_dir(self.store, task_id) / r["filename"]).read_text("utf-8").strip()
                 except OSError:
                     sample["url"] = None
+            elif r["mime"] == "text/html":
+                sample["outside"] = outside_refs(samples_dir(self.store, task_id) / r["filename"])
             out.append(sample)
         return {"samples": out}
 
@@ -470,9 +476,7 @@ class UI:
         path = samples_dir(self.store, task_id) / filename
         if not path.is_file():
             raise TaskNotFoundError(f"The file of debug sample {filename!r} of task {task_id} is missing.")
-        # html and svg samples run nothing: a sandbox without scripts, as the page's own policy
-        headers = {**SECURITY_HEADERS, "Content-Security-Policy": "sandbox; default-src 'none'; "
-                   "img-src 'self' data:; style-src 'unsafe-inline'; media-src 'self'",
+        headers = {**SECURITY_HEADERS, "Content-Security-Policy": sample_csp(row["mime"]),
                    "Cache-Control": "max-age=3600"}
         headers.pop("X-Frame-Options")
         return FileResponse(path, media_type=row["mime"], headers=headers)

@@ -509,6 +509,118 @@ def test_plots_and_debug_samples_tabs_show_every_report(page, store, server):
     expect(page.locator("table.single-values")).to_contain_text("0.75")
 
 
+#: a self-contained html sample: its inline script draws, then tries to reach the page's
+#: session (cookie, API with credentials, the page's window) and writes what happened.
+PROBING_HTML = """<!doctype html><html><body><p id="drawn"></p><script>
+const out = (id, text) => { const p = document.createElement("p"); p.id = id; p.textContent = text;
+                            document.body.append(p); };
+document.getElementById("drawn").textContent = "drawn by its own script";
+try { out("cookie", "cookie: read " + JSON.stringify(document.cookie)); } catch (e) { out("cookie", "cookie: " + e.name); }
+try { out("parent", "parent: read " + parent.document.title); } catch (e) { out("parent", "parent: " + e.name); }
+fetch(location.href.replace(/[/]samples[/][^/]*$/, ""), {credentials: "include"}).then(
+  r => out("fetch", "fetch: HTTP " + r.status), e => out("fetch", "fetch: " + e.name));
+</script></body></html>"""
+#: an html sample as bokeh saves it by default: its library comes from the internet.
+CDN_HTML = """<!doctype html><html><head>
+<script src="https://cdn.bokeh.org/bokeh/release/bokeh-3.9.2.min.js"></script></head>
+<body><p>bokeh plot</p></body></html>"""
+
+
+def test_html_samples_run_their_own_scripts_in_a_sandbox_that_reaches_nothing(page, store, server):
+    import io
+
+    task = Task.clone(store.ids["run1"], name="html samples", home=store.home)
+    task.mark_started(force=True)
+    log = task.get_logger()
+    log.report_media("html", "self-contained", iteration=0, stream=io.StringIO(PROBING_HTML), file_extension="html")
+    log.report_media("html", "cdn", iteration=0, stream=io.StringIO(CDN_HTML), file_extension="html")
+    log.flush()
+    answered: list[str] = []
+    page.on("response", lambda res: answered.append(res.url))
+
+    page.goto(f"{server.base}/#/task/{task.id}/samples")
+    card = page.locator(".sample-card[data-series='self-contained']")
+    frame = card.frame_locator("iframe.report-html")
+    expect(frame.locator("#drawn")).to_have_text("drawn by its own script")
+    expect(frame.locator("#cookie")).to_have_text("cookie: SecurityError")  # an opaque origin has no cookies
+    expect(frame.locator("#parent")).to_have_text("parent: SecurityError")
+    expect(frame.locator("#fetch")).to_have_text("fetch: TypeError")  # connect-src 'none'
+    expect(card.locator(".sample-note")).to_have_count(0)
+
+    cdn = page.locator(".sample-card[data-series='cdn']")
+    expect(cdn.locator(".sample-note")).to_contain_text("from the internet (cdn.bokeh.org), which this page does not fetch")
+    expect(cdn.locator(".sample-note")).to_contain_text("resources=INLINE")
+    expect(cdn.locator(".sample-note")).not_to_contain_text("include_plotlyjs")
+    expect(cdn.frame_locator("iframe.report-html").locator("p")).to_have_text("bokeh plot")
+    shot(page, "task-page-html-samples.png")
+    assert not [url for url in answered if "bokeh.org" in url]
+    probe = f"/s/{server.app.state.scope}/api/tasks/{task.id}"  # the sample's fetch (the page's has no /s/)
+    assert not [url for url in answered if url.endswith(probe)]
+
+    with page.expect_popup() as popup:
+        card.get_by_role("link", name="open the file").click()
+    raw = popup.value
+    expect(raw.locator("#drawn")).to_have_text("drawn by its own script")  # the same sandbox on its own
+    expect(raw.locator("#fetch")).to_have_text("fetch: TypeError")
+    raw.close()
+    # the blocked loads and fetches, logged by the browser as errors, are this test's point
+    page.errors[:] = [e for e in page.errors if "Content Security Policy" not in e]
+
+
+def _scene_box(chart) -> list[float]:
+    """Where a chart's 3D scene is drawn, in the chart's own pixels (x0, y0, x1, y1)."""
+    return chart.evaluate("""el => { const s = el._fullLayout._size, d = el._fullLayout.scene.domain;
+        return [s.l + d.x[0] * s.w, s.t + (1 - d.y[1]) * s.h, s.l + d.x[1] * s.w, s.t + (1 - d.y[0]) * s.h]; }""")
+
+
+def _ink_on_edges(png: bytes, box: list[float]) -> dict[str, int]:
+    """Dark pixels on each edge of ``box`` in a screenshot: a title or label there is cut off by it
+    (plotly draws a scene's axis titles inside the scene's own canvas)."""
+    import io
+    import math
+
+    from PIL import Image
+
+    grey = Image.open(io.BytesIO(png)).convert("L")
+    x0, y0, x1, y1 = math.ceil(box[0]), math.ceil(box[1]), math.floor(box[2]), math.floor(box[3])
+    edges = {"left": (x0, y0, x0 + 2, y1), "right": (x1 - 2, y0, x1, y1),
+             "top": (x0, y0, x1, y0 + 2), "bottom": (x0, y1 - 2, x1, y1)}
+    return {side: sum(grey.crop(edge).histogram()[:160]) for side, edge in edges.items()}
+
+
+def test_3d_plots_show_every_axis_title_at_any_card_width(page, store, server):
+    """ClearML's examples/reporting/3d_plots_reporting.py, at a wide window and at the narrowest card."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("PIL")
+    rng = np.random.default_rng(0)
+    task = Task.clone(store.ids["run1"], name="3D plot reporting", home=store.home)
+    task.mark_started(force=True)
+    log = task.get_logger()
+    log.report_surface("example_surface", "series1", iteration=0, matrix=rng.integers(10, size=(10, 10)),
+                       xaxis="title X", yaxis="title Y", zaxis="title Z")
+    log.report_scatter3d("example_scatter_3d", "series_xyz", iteration=0, scatter=rng.integers(10, size=(10, 3)),
+                         xaxis="title x", yaxis="title y", zaxis="title z")
+    log.flush()
+    assert Store.open(store.home).get_plots(task.id)[0]["figure"]["layout"].get("height") is None  # as stored
+
+    page.set_viewport_size({"width": 1400, "height": 1100})
+    page.goto(f"{server.base}/#/task/{task.id}/plots")
+    charts = page.locator(".plot-card .js-plotly-plot")
+    expect(charts).to_have_count(2)
+    for width in (1400, 640):  # 640: the cards are at their narrowest (420 px)
+        page.set_viewport_size({"width": width, "height": 1100})
+        page.wait_for_function("() => [...document.querySelectorAll('.plot-card .js-plotly-plot')].every("
+                               "el => el._fullLayout && Math.abs(el._fullLayout.width - el.clientWidth) < 2)")
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        if width == 1400:
+            shot(page, "task-page-3d-plots.png")
+        for i in range(2):
+            chart = charts.nth(i)
+            cut = _ink_on_edges(chart.screenshot(), _scene_box(chart))
+            title = chart.evaluate("el => el.closest('.plot-card').dataset.title")
+            assert cut == {"left": 0, "right": 0, "top": 0, "bottom": 0}, (title, width, cut)
+
+
 def test_compare_puts_the_reported_plots_side_by_side(page, store, server):
     tasks = []
     for scale in (1, 2):

@@ -213,11 +213,37 @@ def test_plots_samples_and_single_values_endpoints(client, store):
     assert samples[1]["url"] == "https://example.com/clip.mp4" and "url" not in samples[0]
     res = client.get(f"/api/tasks/{task.id}/samples/{samples[0]['filename']}", headers=AUTH)
     assert res.status_code == 200 and res.content.startswith(b"\x89PNG")
-    assert res.headers["content-type"] == "image/png" and "sandbox" in res.headers["content-security-policy"]
+    assert res.headers["content-type"] == "image/png"
+    assert res.headers["content-security-policy"].startswith("sandbox;")  # no scripts at all
     for name in ("../../localtask.db", "nothing.png"):
         assert client.get(f"/api/tasks/{task.id}/samples/{name}", headers=AUTH).status_code == 404
     data = get(client, f"/api/tasks/{task.id}")
     assert (data["plot_count"], data["sample_count"], data["single_values"]) == (3, 2, {"best": 0.75})
+
+
+def test_html_samples_run_their_own_scripts_in_an_opaque_sandbox_and_name_what_they_load(client, store):
+    import io
+
+    task = Task.clone(store.ids["run1"], home=store.home)
+    task.mark_started(force=True)
+    log = task.get_logger()
+    pages = {"inline": "<script>document.body.append('hi')</script>",
+             "cdn": '<script src="https://cdn.bokeh.org/bokeh/release/bokeh-3.9.2.min.js"></script>'
+                    '<link rel="stylesheet" href="//fonts.example.org/a.css"><script>Bokeh.embed()</script>',
+             "directory": '<script src="plotly.min.js"></script><img src="https://example.com/x.png">'}
+    for series, html in pages.items():
+        log.report_media("page", series, iteration=0, stream=io.StringIO(html), file_extension="html")
+    log.flush()
+    samples = {s["series"]: s for s in get(client, f"/api/tasks/{task.id}/samples")["samples"]}
+    assert samples["inline"]["outside"] == {"hosts": [], "files": []}
+    assert samples["cdn"]["outside"] == {"hosts": ["cdn.bokeh.org", "fonts.example.org"], "files": []}
+    assert samples["directory"]["outside"] == {"hosts": [], "files": ["plotly.min.js"]}  # images are no scripts
+    res = client.get(f"/api/tasks/{task.id}/samples/{samples['inline']['filename']}", headers=AUTH)
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
+    policy = [part.strip() for part in res.headers["content-security-policy"].split(";")]
+    assert policy[0] == "sandbox allow-scripts"  # never allow-same-origin: an opaque origin
+    assert "script-src 'unsafe-inline' 'unsafe-eval'" in policy  # no host: nothing from the internet
+    assert {"connect-src 'none'", "form-action 'none'", "frame-ancestors 'self'"} <= set(policy)
 
 
 def test_scalars_carry_their_wall_time(client, store):

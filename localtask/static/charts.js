@@ -38,13 +38,37 @@ export function missingNote(container) {
     "Charts need plotly: pip install 'localtask[ui]' and restart localtask ui."));
 }
 
+// plotly's default eye is (1.25, 1.25, 1.25), looking at the box's centre; seen from this farther
+// one, aimed a little below and to the right of the centre, the box with its tick labels and axis
+// titles fits a scene as narrow as the narrowest card (420 px, a colour bar beside it) with room left.
+const EYE = {x: 1.85, y: 1.85, z: 1.25};
+const CENTER = {x: 0.1, y: -0.1, z: -0.2};
+const GL3D = new Set(["scatter3d", "surface", "mesh3d", "cone", "streamtube", "volume", "isosurface"]);
+
+/** The layout the page draws ``figure`` with (the stored figure is left as it is). plotly draws a
+ * 3D scene's axis titles inside the scene's own canvas, so a title projected past its edge is cut
+ * off: a 3D figure gets a taller plot, no outer margins and, unless it sets its own camera eye,
+ * the camera above. */
+function layoutOf(figure) {
+  const stored = figure.layout || {};
+  const scenes = new Set((figure.data || []).filter(t => GL3D.has(t.type)).map(t => t.scene || "scene"));
+  if (!scenes.size) return {autosize: true, height: 320, margin: {l: 50, r: 20, t: 40, b: 40}, ...stored};
+  const layout = {autosize: true, height: 420, margin: {l: 0, r: 0, t: 40, b: 0}, ...stored};
+  for (const key of scenes) {
+    const scene = layout[key] || {};
+    if (!(scene.camera && scene.camera.eye)) {
+      layout[key] = {...scene, camera: {center: CENTER, ...scene.camera, eye: EYE}};
+    }
+  }
+  return layout;
+}
+
 export async function renderFigure(container, figure) {
   const Plotly = await loadPlotly();
   if (!Plotly) { missingNote(container); return null; }
   const node = h("div", {class: "chart"});
   container.append(node);
-  const layout = {autosize: true, height: 320, margin: {l: 50, r: 20, t: 40, b: 40},
-                  ...(figure.layout || {})};
+  const layout = layoutOf(figure);
   delete layout.localtask_table;
   delete layout.localtask_image;
   delete layout.localtask_source;

@@ -37,6 +37,33 @@ export async function drawPlots(body, id) {
   }
 }
 
+const code = text => h("code", {text});
+// How to save each library's html with its scripts inside (keys: what its CDN's host names contain).
+const SELF_CONTAINED = {
+  bokeh: () => ["bokeh: ", code("save(..., resources=INLINE)"), " (", code("from bokeh.resources import INLINE"), ")"],
+  plot: () => ["plotly: ", code("fig.write_html(..., include_plotlyjs=True)")],
+};
+
+/** What an html sample loads from elsewhere, which the page does not fetch, and how to save it whole. */
+function outsideNote(outside) {
+  const {hosts = [], files = []} = outside || {};
+  if (!hosts.length && !files.length) return null;
+  const refs = [...hosts, ...files].join(" ");
+  const libs = Object.keys(SELF_CONTAINED).filter(key => refs.includes(key));
+  const fixes = (libs.length ? libs : Object.keys(SELF_CONTAINED)).map(key => SELF_CONTAINED[key]());
+  return h("p", {class: "sample-note"},
+    hosts.length ? `It loads scripts from the internet (${hosts.join(", ")}), which this page does not fetch. ` : "",
+    files.length ? `It loads ${files.join(", ")} from files beside it, which were not reported with it. ` : "",
+    "To see it here, save it self-contained: ", fixes.flatMap((fix, i) => i ? ["; ", ...fix] : fix), ".");
+}
+
+/** An html sample: its own scripts run in a sandbox of an opaque origin (localtask/html_samples.py). */
+function htmlSample(s, src, label) {
+  return h("div", {class: "html-sample"}, outsideNote(s.outside),
+    h("iframe", {src, class: "report-html", title: label, sandbox: "allow-scripts"}),
+    h("a", {href: src, target: "_blank", rel: "noopener", class: "sample-open"}, "open the file"));
+}
+
 function media(id, s) {
   const src = sampleUrl(id, s.filename);
   const label = `${s.title} / ${s.series} @ ${s.iteration}`;
@@ -45,7 +72,7 @@ function media(id, s) {
   if (s.mime.startsWith("image/")) return h("img", {class: "report-image", src, alt: label});
   if (s.mime.startsWith("audio/")) return h("audio", {controls: true, src});
   if (s.mime.startsWith("video/")) return h("video", {controls: true, src, class: "report-video"});
-  if (s.mime === "text/html") return h("iframe", {src, class: "report-html", title: label, sandbox: ""});
+  if (s.mime === "text/html") return htmlSample(s, src, label);
   return h("a", {href: src, target: "_blank", rel: "noopener"}, `open ${s.filename} (${s.mime})`);
 }
 
