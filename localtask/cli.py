@@ -6,6 +6,7 @@ and exit code 1 (see :class:`LocaltaskGroup`); read commands take ``--json``.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import time
@@ -570,16 +571,22 @@ def gc(ctx, dry_run, include_kept, max_age, as_json):
 
     Working copies of runs that ended or whose worker died, half-built environments,
     temporary files of interrupted writes, folders of deleted tasks and dead holders of the
-    shared-mode lock. Nothing a running task uses is touched. Every worker does this as it starts.
+    shared-mode lock; and tasks left in progress by a script of this host whose process died
+    (kill -9) end failed. Nothing a running task uses is touched. Every worker does this as it starts.
     """
     from . import leftovers
 
-    swept = leftovers.sweep(_store(ctx), max_age=max_age, include_kept=include_kept, dry_run=dry_run)
+    store = _store(ctx)
+    dead_runs = store.fail_dead_local_runs(os.uname().nodename, dry_run=dry_run)
+    swept = leftovers.sweep(store, max_age=max_age, include_kept=include_kept, dry_run=dry_run)
     if as_json:
         _print_json({"dry_run": dry_run, "freed_bytes": swept.freed, "dead_locks": swept.dead_locks,
+                     "dead_runs": dead_runs,
                      **{k: [str(p) for p in getattr(swept, k)]
                         for k in ("workdirs", "environments", "temp_files", "task_folders")}})
         return
+    for run in dead_runs:
+        click.echo(f"{'would fail' if dry_run else 'failed'} task {run['id']}: {run['reason']}")
     for path in (*swept.workdirs, *swept.environments, *swept.temp_files, *swept.task_folders):
         click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
     click.echo(("Would remove: " if dry_run else "Removed: ") + swept.summary() + ".", err=True)

@@ -3,7 +3,8 @@ run ended (an uncaught exception, an exit code) and the process hooks that see i
 
 The hooks are installed once per process, at the first ``Task.init``: ``sys.excepthook``,
 ``sys.exit`` and the ``exit``/``quit`` builtins note the outcome of the current task, and an
-``atexit`` handler closes it, so that it ends completed or failed with the reason.
+``atexit`` handler closes it, so that it ends completed or failed with the reason. A run no
+worker started also ends its task on SIGTERM and SIGHUP (see ``termination``).
 """
 from __future__ import annotations
 
@@ -70,6 +71,13 @@ def note_error(exc_type: type[BaseException], exc: BaseException | None, tb: Any
         import traceback
 
         _error = "".join(traceback.format_exception(exc_type, exc, tb))
+
+
+def note_signal(name: str) -> None:
+    """Note that the current task's process is being terminated by the signal ``name``."""
+    global _error
+    if _current is not None:
+        _error = f"terminated by signal {name}"
 
 
 class _RecordingQuitter:

@@ -5,7 +5,9 @@
 operation opens its own connection under a cross-host lock file, so that no host keeps cached
 pages; claims of dead lock holders are broken.
 
-Both read ``store.busy_timeout`` at each access, so a change after construction holds.
+Both read ``store.busy_timeout`` at each access, so a change after construction holds. The
+journal switch of a new connection is retried while another process holds the database
+(``store_busy``): SQLite fails it at once, without waiting, when that process is writing.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from .exceptions import StoreLockedError
 from .store_base import DB_NAME, _env_float, _pid_alive
+from .store_busy import retry_while_busy
 
 if TYPE_CHECKING:
     from .store_base import StoreBase
@@ -62,8 +65,24 @@ class Access:
         conn.row_factory = sqlite3.Row
         return conn
 
+    #: the journal mode (``PRAGMA journal_mode``) and the sync level of this strategy's connections.
+    journal = ""
+    synchronous = ""
+
     def new_connection(self) -> sqlite3.Connection:
-        raise NotImplementedError
+        """A new connection, its database in this strategy's journal mode."""
+        conn = self._connect()
+        try:
+            retry_while_busy(lambda: self._switch_journal(conn), self.store.db_path, self.store.busy_timeout)
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _switch_journal(self, conn: sqlite3.Connection) -> None:
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != self.journal:
+            conn.execute(f"PRAGMA journal_mode={self.journal}")
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -96,13 +115,7 @@ class Access:
 class LocalAccess(Access):
     """A store on a local disk: WAL journal, one open connection per thread (and process)."""
 
-    def new_connection(self) -> sqlite3.Connection:
-        conn = self._connect()
-        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-        if mode.lower() != "wal":
-            conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+    journal, synchronous = "wal", "NORMAL"
 
     @contextlib.contextmanager
     def access(self) -> Iterator[sqlite3.Connection]:
@@ -114,20 +127,13 @@ class SharedAccess(Access):
     per operation, opened and closed under the cross-host lock file ``localtask.db.lock``."""
 
     shared = True
+    journal, synchronous = "delete", "FULL"
 
     def __init__(self, store: "StoreBase"):
         super().__init__(store)
         from filelock import StrictSoftFileLock
 
         self.lock = StrictSoftFileLock(str(store.home / (DB_NAME + ".lock")), timeout=store.busy_timeout)
-
-    def new_connection(self) -> sqlite3.Connection:
-        conn = self._connect()
-        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-        if mode.lower() != "delete":
-            conn.execute("PRAGMA journal_mode=DELETE")
-        conn.execute("PRAGMA synchronous=FULL")
-        return conn
 
     @contextlib.contextmanager
     def access(self) -> Iterator[sqlite3.Connection]:

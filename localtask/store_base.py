@@ -22,11 +22,11 @@ from .exceptions import (
     StoreCorruptError,
     StoreError,
     StoreFullError,
-    StoreLockedError,
     StoreVersionError,
     TaskNotFoundError,
 )
 from .folders import make_dirs, precreate_shared_file
+from .store_busy import is_busy, locked_error, retry_while_busy
 
 SCHEMA_VERSION = 5
 DB_NAME = "localtask.db"
@@ -328,6 +328,21 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction on ``conn``: committed on success, rolled back on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # SQLite may already have rolled back (a full disk, an I/O error): a second
+        # ROLLBACK would fail and hide the error that matters.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class StoreBase:
     """Opening, connections, transactions and the schema of a store folder; the queries come
     from the mixins :class:`localtask.store.Store` combines with it."""
@@ -408,16 +423,15 @@ class StoreBase:
 
     @contextlib.contextmanager
     def _translate_errors(self) -> Iterator[None]:
+        began = time.monotonic()
         try:
             yield
         except sqlite3.DatabaseError as exc:
             text = str(exc)
             low = text.lower()
-            if "locked" in low or "busy" in low:
-                raise StoreLockedError(
-                    f"The store database {self.db_path} stayed locked by another process for more "
-                    f"than {self.busy_timeout:g} s ({text}). Nothing was changed; retry, or raise "
-                    "LOCALTASK_BUSY_TIMEOUT.") from None
+            if is_busy(exc):
+                # the time since the operation began, not the busy timeout: SQLite may not wait
+                raise locked_error(self.db_path, time.monotonic() - began, self.busy_timeout, text) from None
             full = space_problem(self.home, exc)
             if full:
                 raise StoreFullError(
@@ -461,17 +475,8 @@ class StoreBase:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
-        with self._translate_errors(), self._access() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                # SQLite may already have rolled back (a full disk, an I/O error): a second
-                # ROLLBACK would fail and hide the error that matters.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._translate_errors(), self._access() as conn, _immediate(conn):
+            yield conn
 
     # ------------------------------------------------------------------ one-line queries
     def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
@@ -491,19 +496,24 @@ class StoreBase:
             return conn.execute(sql, params).rowcount
 
     def _migrate(self) -> None:
-        with self.read() as conn:
+        """Create or upgrade the schema; retried while busy, as other processes may be opening
+        the same new store (see ``store_busy``)."""
+        retry_while_busy(self._migrate_once, self.db_path, self.busy_timeout)
+
+    def _migrate_once(self) -> None:
+        with self._access() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
-        self._check_version(version)
-        with self.transaction() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                return
             self._check_version(version)
-            for number in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[number].split(";\n"):
-                    if statement.strip():
-                        conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            with _immediate(conn):
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                self._check_version(version)
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[number].split(";\n"):
+                        if statement.strip():
+                            conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:

@@ -1,4 +1,4 @@
-"""Workers: registration, heartbeats, lost workers' tasks, the end of a run."""
+"""Workers: registration, heartbeats, lost workers' tasks and dead local runs, the end of a run."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ from typing import Any
 
 from .exceptions import StoreError
 from .status import TaskStatus
-from .store_base import _now
+from .store_base import _now, _pid_alive
 
 
 class WorkerQueries:
@@ -101,6 +101,25 @@ class WorkerQueries:
                 conn.execute("UPDATE workers SET state = 'lost' WHERE last_heartbeat < ? AND state != 'lost'",
                              (limit,))
         return handled
+
+    def fail_dead_local_runs(self, host: str, *, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Fail the tasks in progress that a script recorded on ``host`` without a worker and
+        whose process is gone (killed by SIGKILL or the OOM killer, a reboot). Tasks of other
+        hosts, of workers, and those whose pid is alive are left alone. Returns the
+        ``{"id", "pid", "reason"}`` of each task failed (with ``dry_run``: that would be)."""
+        rows = self.rows("SELECT id, pid FROM tasks WHERE status = 'in_progress' AND worker IS NULL "
+                         "AND host = ? AND pid IS NOT NULL", (host,))
+        dead = [{"id": r["id"], "pid": r["pid"],
+                 "reason": f"its process (pid {r['pid']} on {host}) died without ending the task"}
+                for r in rows if not _pid_alive(r["pid"])]
+        if dry_run or not dead:
+            return dead
+        now = _now()
+        with self.transaction() as conn:  # each row again as read: it may have ended meanwhile
+            return [run for run in dead if conn.execute(
+                "UPDATE tasks SET status = 'failed', status_reason = ?, completed = ?, last_update = ? "
+                "WHERE id = ? AND status = 'in_progress' AND worker IS NULL AND host = ? AND pid = ?",
+                (run["reason"], now, now, run["id"], host, run["pid"])).rowcount]
 
     def beat_tasks(self, task_ids: list[str]) -> list[str]:
         """Record that these running tasks are alive (from the process running them, not a

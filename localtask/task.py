@@ -10,7 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import argparse_hook, current_run, frameworks, params as P
+from . import argparse_hook, current_run, frameworks, params as P, termination
 from ._logging import get_logger
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger
@@ -124,6 +124,15 @@ class ConnectedDict(dict):
         self._task._delete_param(self._section, key)
 
 
+def _fail_dead_local_runs(store: Store) -> None:
+    """End failed this host's runs whose process died unseen (kill -9, the OOM killer)."""
+    try:
+        for run in store.fail_dead_local_runs(os.uname().nodename):
+            log.warning("task %s: failed: %s", run["id"], run["reason"])
+    except LocaltaskError as exc:  # never a reason for this run not to start
+        log.warning("could not look for dead runs in %s: %s", store.home, exc)
+
+
 def _framework_on(auto_connect_frameworks: Any, name: str) -> bool:
     """ClearML's switch: ``True``/``False`` for all frameworks, or ``{name: bool}``."""
     if isinstance(auto_connect_frameworks, dict):
@@ -167,7 +176,9 @@ class Task(TaskOutputs, ClearMLExtras, ExecutionEdits):
 
         Captures the git state (or the script files), the environment, argparse arguments and
         the console. Under a worker (``LOCALTASK_TASK_ID`` set) it attaches to that task
-        instead, and stored parameters replace the script's own values.
+        instead, and stored parameters replace the script's own values. Without a worker, a
+        SIGTERM or SIGHUP ends the task failed before the process dies of it (see
+        ``termination``), and this host's runs whose process died unseen are failed first.
         Calling it again in the same process returns the same task.
         Raises StoreError subclasses when the store cannot be used.
         """
@@ -189,10 +200,13 @@ class Task(TaskOutputs, ClearMLExtras, ExecutionEdits):
             task._mark_console(ATTACH_MARK)
         else:
             store = Store.open(home)
+            _fail_dead_local_runs(store)
             task = cls._create_recorded(store, project_name, task_name, task_type, tags)
             task._announce()
         current_run.set(task)
         task._console = current_run.install_hooks(task, auto_connect_streams and not task._attached)
+        if not task._attached:  # a worker records how its runs end
+            termination.install()
         if argparse_hook.pending is not None and auto_connect_arg_parser:
             values, helps = argparse_hook.pending
             argparse_hook.pending = None

@@ -169,6 +169,8 @@ class Worker:
         self._registered = True
         self._sweep_earlier_life()
         self.sweep()
+        for run in self.store.fail_dead_local_runs(self.host):
+            log.warning("task %s: failed: %s", run["id"], run["reason"])
         swept = leftovers.sweep(self.store)
         if swept.count:
             log.warning("worker %s: removed leftovers of killed runs: %s", self.name, swept.summary())

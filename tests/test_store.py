@@ -1,13 +1,19 @@
 """The store folder and its SQLite database: creation, versions, corruption, locking, ids."""
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
+import os
 import random
+import re
 import sqlite3
 import stat
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 
 import pytest
@@ -197,6 +203,120 @@ def test_write_past_busy_timeout_raises_locked_and_loses_nothing(home, mode):
     assert names == ["after the lock", "before the lock"]
     assert store.get_task(kept)["comment"] == ""  # the locker's change was rolled back, not ours
     assert store.integrity_check() == "ok"
+    store.close()
+
+
+#: how many processes open each new store at once, and how many new stores they open.
+OPENERS, ROUNDS = 8, {"local": 60, "shared": 8}
+
+
+def _open_new_stores_together(homes, barrier, results):
+    """One of the processes of the test below: at each barrier, open the next new store and
+    write a task into it."""
+    for home in homes:
+        barrier.wait()
+        try:
+            add_task(Store.open(home), name=f"pid {os.getpid()}")
+            results.put((home, "ok"))
+        except Exception as exc:
+            results.put((home, f"{type(exc).__name__}: {exc}"))
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path, mode):
+    """Creating the schema and switching the journal while another process does the same gets
+    SQLITE_BUSY at once, without the busy timeout's wait: it is retried, never an error."""
+    homes = [str(tmp_path / f"store-{n}") for n in range(ROUNDS[mode])]
+    spawn = multiprocessing.get_context("spawn")
+    barrier, results = spawn.Barrier(OPENERS), spawn.Queue()
+    openers = [spawn.Process(target=_open_new_stores_together, args=(homes, barrier, results))
+               for _ in range(OPENERS)]
+    for process in openers:
+        process.start()
+    try:
+        outcomes = [results.get(timeout=120) for _ in range(OPENERS * len(homes))]
+    finally:
+        for process in openers:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    errors = sorted({outcome for _, outcome in outcomes if outcome != "ok"})
+    assert errors == [], f"{len([o for o in outcomes if o[1] != 'ok'])} of {len(outcomes)} opens failed"
+    for home in homes:
+        store = Store(home)
+        assert len(store.find_tasks()) == OPENERS
+        assert store.integrity_check() == "ok"
+        assert raw(store.db_path).execute("PRAGMA journal_mode").fetchone()[0] == JOURNAL[mode]
+        store.close()
+
+
+#: a process that holds the database in a transaction until the test closes its stdin:
+#: ``exclusive`` (no one may even read) or ``writing`` (a write in progress: readers may read, and
+#: SQLite fails at once, without its busy timeout's wait, a reader that then wants to write).
+TRANSACTION_LOCKER = textwrap.dedent("""
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    if sys.argv[2] == "exclusive":
+        conn.execute("BEGIN EXCLUSIVE")
+    else:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE written_by_the_locker (x)")
+    print("locked", flush=True)
+    sys.stdin.read()
+    conn.execute("ROLLBACK")
+""")
+
+
+@contextlib.contextmanager
+def transaction_held(db_path, how: str, release_after: float | None = None):
+    """Another process holds ``db_path`` in a transaction (see TRANSACTION_LOCKER) for the
+    block, or until ``release_after`` seconds from now."""
+    locker = subprocess.Popen([sys.executable, "-c", TRANSACTION_LOCKER, str(db_path), how],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    release = threading.Timer(release_after, locker.stdin.close) if release_after is not None else None
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        if release is not None:
+            release.start()
+        yield
+    finally:
+        if release is not None:
+            release.cancel()
+        if not locker.stdin.closed:
+            locker.stdin.close()
+        locker.wait(timeout=10)
+
+
+@pytest.mark.parametrize("how", ["exclusive", "writing"])
+def test_new_store_locked_past_the_busy_timeout_says_how_long_it_waited(home, mode, how):
+    home.mkdir()
+    with transaction_held(home / DB_NAME, how):
+        began = time.monotonic()
+        with pytest.raises(StoreLockedError) as info:
+            Store(home, busy_timeout=0.5)
+        waited = time.monotonic() - began
+    message = str(info.value)
+    assert waited >= 0.5, message
+    stated = re.search(r"gave up after ([0-9.]+) s \(busy timeout 0\.5 s", message)
+    assert stated, message
+    assert 0.5 <= float(stated.group(1)) <= waited + 0.05
+    assert "Nothing was changed" in message
+    store = Store(home, busy_timeout=0.5)  # the lock gone, the same store opens
+    add_task(store)
+    assert len(store.find_tasks()) == 1
+    store.close()
+
+
+@pytest.mark.parametrize("how", ["exclusive", "writing"])
+def test_new_store_opens_once_another_transaction_ends(home, mode, how):
+    home.mkdir()
+    with transaction_held(home / DB_NAME, how, release_after=0.5):
+        began = time.monotonic()
+        store = Store(home, busy_timeout=10)
+        waited = time.monotonic() - began
+    assert waited >= 0.4
+    add_task(store)
+    assert len(store.find_tasks()) == 1
+    assert raw(store.db_path).execute("PRAGMA journal_mode").fetchone()[0] == JOURNAL[mode]
     store.close()
 
 
