@@ -58,26 +58,51 @@ def spawn_python(code: str, *args: str, host: str | None = None, env: dict[str, 
                             stdout=stdout, stderr=stderr, text=True, cwd=cwd)
 
 
-def read_line(proc: subprocess.Popen, expect: str, timeout: float = 30) -> str:
-    """The first stdout line of ``proc`` starting with ``expect`` (fails the test on exit or timeout)."""
+def _more(proc: subprocess.Popen, deadline: float) -> bool:
+    """Read what ``proc`` has written to stdout into its test buffer; False on timeout.
+
+    The pipe is read with os.read, below the file object: a readline there would take two
+    lines that came in one read into the file object's buffer, and a select() would then find
+    the pipe empty and wait for nothing."""
     import selectors
 
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout.fileno(), selectors.EVENT_READ)
+        if not sel.select(max(0.0, deadline - time.monotonic())):
+            return False
+    data = os.read(proc.stdout.fileno(), 1 << 16)
+    proc._test_buf = getattr(proc, "_test_buf", b"") + data
+    proc._test_eof = not data
+    return True
+
+
+def read_line(proc: subprocess.Popen, expect: str, timeout: float = 30) -> str:
+    """The first stdout line of ``proc`` starting with ``expect`` (fails the test on exit or
+    timeout). Once called, read the rest with :func:`read_rest`, not from ``proc.stdout``."""
     deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if not sel.select(max(0.0, deadline - time.monotonic())):
-                break
-            line = proc.stdout.readline()
-            if not line:
-                err = proc.stderr.read() if proc.stderr else ""
-                raise AssertionError(f"child exited ({proc.wait()}) before printing {expect!r}:\n{err}")
-            if line.startswith(expect):
-                return line.rstrip("\n")
-    finally:
-        sel.close()
-    raise AssertionError(f"child printed no {expect!r} line within {timeout} s")
+    while True:
+        buf = getattr(proc, "_test_buf", b"")
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            proc._test_buf = buf
+            text = line.decode("utf-8", errors="replace")
+            if text.startswith(expect):
+                return text
+        if getattr(proc, "_test_eof", False):
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"child exited ({proc.wait()}) before printing {expect!r}:\n{err}")
+        if not _more(proc, deadline):
+            raise AssertionError(f"child printed no {expect!r} line within {timeout} s")
+
+
+def read_rest(proc: subprocess.Popen, timeout: float = 30) -> str:
+    """What ``proc`` printed after the lines :func:`read_line` took, up to its end."""
+    deadline = time.monotonic() + timeout
+    while not getattr(proc, "_test_eof", False):
+        if not _more(proc, deadline):
+            raise AssertionError(f"child's stdout did not end within {timeout} s")
+    rest, proc._test_buf = getattr(proc, "_test_buf", b""), b""
+    return rest.decode("utf-8", errors="replace")
 
 
 def kill9(proc: subprocess.Popen) -> None:

@@ -459,13 +459,13 @@ def test_diff(store):
     assert run("diff", clone_of(store)).stdout_bytes == expected  # a clone keeps the code
     store.insert_task({"id": "f" * 32, "project": "p", "name": "files", "status": "created",
                        "script": {"kind": "files", "files": ["a.py", "b.py"]}})
-    result = run("diff", "fff")
+    result = run("diff", "f" * 8)
     assert result.stdout == ""
     assert result.stderr == (f"Task {'f' * 8} was not recorded in a git repository: it has a snapshot "
                              "of 2 file(s), not a diff.\n")
     store.insert_task({"id": "e" * 32, "project": "p", "name": "clean", "status": "created",
                        "script": {"kind": "git", "commit": "c" * 40}})
-    result = run("diff", "eee")
+    result = run("diff", "e" * 8)
     assert result.stdout == ""
     assert result.stderr == f"Task {'e' * 8} has no uncommitted changes: it ran at commit {'c' * 12} as committed.\n"
 

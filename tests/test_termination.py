@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import run_python, write_script
-from helpers_robust import child_env, kill9, read_line
+from helpers_robust import child_env, kill9, read_line, read_rest
 from localtask import Task
 from localtask.store import Store
 
@@ -98,7 +98,7 @@ def test_the_shell_sees_exit_code_143(tmp_path, home):
     read_line(shell, "READY")
     os.kill(pid, signal.SIGTERM)
     shell.wait(30)
-    rest = shell.stdout.read()
+    rest = read_rest(shell)
     assert rest.endswith("the last words, with no newlineEXIT=143\n")  # flushed before dying
     assert shell.returncode == 0
     assert Task.get_task(task_id, home=home).status == "failed"
@@ -121,7 +121,7 @@ def test_a_script_that_handles_the_signals_keeps_its_handlers(tmp_path, home):
     assert proc.poll() is None
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(30) == 5
-    assert "OWN HANDLER" in proc.stdout.read()
+    assert "OWN HANDLER" in read_rest(proc)
     task = Task.get_task(said["TASK_ID"], home=home)
     assert (task.status, task.get_status_message()) == ("failed", "exit code 5")
     proc.stdout.close()
