@@ -28,7 +28,7 @@ from .exceptions import (
 from .folders import make_dirs, precreate_shared_file
 from .store_busy import is_busy, locked_error, retry_while_busy
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DB_NAME = "localtask.db"
 DEFAULT_BUSY_TIMEOUT = 30.0
 NETWORK_FILESYSTEMS = {
@@ -210,19 +210,24 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX verdicts_reference ON verdicts(reference_id);
     """,
+    # 5 -> 6: the pid namespace of a local run's pid (a container on the same host name has
+    # its own pids: its runs are not this host's to judge dead)
+    """
+    ALTER TABLE tasks ADD COLUMN pid_ns TEXT;
+    """,
 ]
 
 TASK_COLUMNS = (
     "id, project, name, type, tags, comment, parent, status, status_reason, "
     "status_before_queue, created, started, completed, last_update, queue, worker, host, pid, "
-    "abort_requested, script, environment, code_ref, seq, archived, run_end"
+    "abort_requested, script, environment, code_ref, seq, archived, run_end, pid_ns"
 )
 #: columns a clone copies: the configuration, never the outputs.
 CLONED_COLUMNS = ("type", "tags", "script", "environment", "code", "code_ref")
 UPDATABLE = {
     "name", "project", "type", "tags", "comment", "parent", "status_reason", "started",
     "completed", "queue", "worker", "host", "pid", "script", "environment", "code", "code_ref",
-    "abort_requested", "archived", "run_end",
+    "abort_requested", "archived", "run_end", "pid_ns",
 }
 
 
@@ -257,6 +262,15 @@ def filesystem_type(path: Path) -> str:
 
 def is_network_filesystem(fstype: str) -> bool:
     return fstype in NETWORK_FILESYSTEMS or fstype.split(".")[0] in NETWORK_FILESYSTEMS
+
+
+def pid_namespace() -> str:
+    """This process's pid namespace (``pid:[4026531836]`` on Linux; ``none`` without them):
+    a pid means a process only within its namespace."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return "none"
 
 
 def _pid_alive(pid: int) -> bool:

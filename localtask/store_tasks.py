@@ -325,7 +325,7 @@ class TaskQueries:
         with self.transaction() as conn:
             row = self._transition(
                 conn, task_id, "reset", TaskStatus.created, force=force, started=None,
-                completed=None, status_reason="", worker=None, queue=None, host=None, pid=None,
+                completed=None, status_reason="", worker=None, queue=None, host=None, pid=None, pid_ns=None,
                 abort_requested=0, status_before_queue=None, run_end=None)
             conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
             conn.execute(f"UPDATE tasks SET environment = {DRIFTLESS_ENVIRONMENT} WHERE id = ?", (task_id,))

@@ -6,7 +6,7 @@ from typing import Any
 
 from .exceptions import StoreError
 from .status import TaskStatus
-from .store_base import _now, _pid_alive
+from .store_base import _now, _pid_alive, pid_namespace
 
 
 class WorkerQueries:
@@ -105,10 +105,11 @@ class WorkerQueries:
     def fail_dead_local_runs(self, host: str, *, dry_run: bool = False) -> list[dict[str, Any]]:
         """Fail the tasks in progress that a script recorded on ``host`` without a worker and
         whose process is gone (killed by SIGKILL or the OOM killer, a reboot). Tasks of other
-        hosts, of workers, and those whose pid is alive are left alone. Returns the
+        hosts or pid namespaces (a container named as its host), of workers, and those whose
+        pid is alive are left alone. Returns the
         ``{"id", "pid", "reason"}`` of each task failed (with ``dry_run``: that would be)."""
         rows = self.rows("SELECT id, pid FROM tasks WHERE status = 'in_progress' AND worker IS NULL "
-                         "AND host = ? AND pid IS NOT NULL", (host,))
+                         "AND host = ? AND pid IS NOT NULL AND pid_ns = ?", (host, pid_namespace()))
         dead = [{"id": r["id"], "pid": r["pid"],
                  "reason": f"its process (pid {r['pid']} on {host}) died without ending the task"}
                 for r in rows if not _pid_alive(r["pid"])]

@@ -16,6 +16,7 @@ from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger
 from .status import TaskStatus
 from .store import Store, resolve_home
+from .store_base import pid_namespace
 from .task_clearml import ClearMLExtras
 from .task_execution import ExecutionEdits
 from .task_outputs import TaskOutputs
@@ -260,7 +261,7 @@ class Task(TaskOutputs, ClearMLExtras, ExecutionEdits):
             "id": task_id, "project": project, "name": name, "type": _task_type(task_type),
             "tags": list(tags or []), "status": TaskStatus.in_progress.value,
             "script": script, "environment": environment, "host": os.uname().nodename,
-            "pid": os.getpid(), **store_code(store, code),
+            "pid": os.getpid(), "pid_ns": pid_namespace(), **store_code(store, code),
         }
         row["created"] = row["started"] = time.time()
         store.insert_task(row)
@@ -677,7 +678,11 @@ class Task(TaskOutputs, ClearMLExtras, ExecutionEdits):
         self._store.transition(self.id, operation, to, force=force, **fields)
 
     def mark_started(self, force: bool = False) -> None:
-        self._transition("start", TaskStatus.in_progress, force, started=time.time())
+        # the process that recorded the run still owns it; any other marker's pid says nothing
+        # of the run (and is gone soon): no pid, so no sweep ever judges the run dead by it
+        mine = self._owned and not self._attached
+        self._transition("start", TaskStatus.in_progress, force, started=time.time(),
+                         pid=os.getpid() if mine else None, pid_ns=pid_namespace() if mine else None)
 
     def mark_completed(self, ignore_errors: bool = True, status_message: str | None = None,
                        force: bool = False) -> None:

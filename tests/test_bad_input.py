@@ -590,7 +590,8 @@ def test_cli_params_set_any_string(box, item):
         assert task.get_parameters() == {"General/epochs": 3}
         return
     assert result.exit_code == 0, (result.stderr[:500], result.exception)
-    assert result.stdout.startswith(f"Set {full} = ")
+    # (click's Result.stdout reads "\r\n" as "\n": compare the bytes)
+    assert result.stdout_bytes.startswith(f"Set {full} = ".encode("utf-8", "surrogateescape"))
     assert same(task.get_parameters()[full], expected)
 
 

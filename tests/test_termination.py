@@ -16,6 +16,7 @@ from conftest import run_python, write_script
 from helpers_robust import child_env, kill9, read_line, read_rest
 from localtask import Task
 from localtask.store import Store
+from localtask.store_base import pid_namespace
 
 HOST = os.uname().nodename
 
@@ -163,7 +164,11 @@ def test_gc_fails_a_killed_run_and_leaves_live_and_other_hosts_runs_alone(tmp_pa
     store = Store(home)
     elsewhere = uuid.uuid4().hex  # a dead pid here, but the run is another host's
     store.insert_task({"id": elsewhere, "project": "signals", "name": "elsewhere",
-                       "status": "in_progress", "host": "another-host", "pid": pid})
+                       "status": "in_progress", "host": "another-host", "pid": pid, "pid_ns": pid_namespace()})
+    # a dead pid of this host's name, in another pid namespace: a container named as its host
+    contained = uuid.uuid4().hex
+    store.insert_task({"id": contained, "project": "signals", "name": "in a container",
+                       "status": "in_progress", "host": HOST, "pid": pid, "pid_ns": "pid:[1]"})
     try:
         dry = run_python("-m", "localtask", "gc", "--dry-run", home=home)
         assert dry.returncode == 0, dry.stderr
@@ -178,6 +183,7 @@ def test_gc_fails_a_killed_run_and_leaves_live_and_other_hosts_runs_alone(tmp_pa
         assert row["completed"] is not None
         assert store.get_task(live_said["TASK_ID"])["status"] == "in_progress"
         assert store.get_task(elsewhere)["status"] == "in_progress"
+        assert store.get_task(contained)["status"] == "in_progress"
         again = run_python("-m", "localtask", "gc", home=home)
         assert f"task {killed}" not in again.stdout
     finally:
@@ -206,3 +212,18 @@ def test_a_starting_worker_fails_a_killed_run(tmp_path, home):
     assert worker.returncode == 0, worker.stderr
     assert f"task {killed}: failed: {dead_reason(pid)}" in worker.stderr
     assert Task.get_task(killed, home=home).status == "failed"
+
+
+def test_a_run_marked_started_by_another_process_is_never_judged_dead_by_that_process(tmp_path, home):
+    """ClearML's ``Task.get_task(id).mark_started(force=True)`` from a short-lived process (a
+    CLI call, a notebook): its pid says nothing of the run, so no sweep fails the run by it."""
+    killed, _ = killed_run(tmp_path, home)
+    Task.get_task(killed, home=home).mark_failed(force=True)
+    marker = run_python("-c", "import sys; from localtask import Task; "
+                        "Task.get_task(sys.argv[1]).mark_started(force=True)", killed, home=home)
+    assert marker.returncode == 0, marker.stderr
+    row = Store(home).get_task(killed)
+    assert (row["status"], row["pid"], row["pid_ns"]) == ("in_progress", None, None)
+    swept = run_python("-m", "localtask", "gc", home=home)
+    assert f"task {killed}" not in swept.stdout
+    assert Store(home).get_task(killed)["status"] == "in_progress"
