@@ -259,7 +259,9 @@ def report_table(title, series, iteration=None, table_plot=None, csv=None, url=N
     if len(given) != 1:
         raise ReportingError(f"report_table(...): give exactly one of table_plot, csv, url; got {given or 'none'}")
     if url is not None:
-        local = _local_url(url)
+        from .models import _local_path
+
+        local = _local_path(url)
         if local is None:
             raise ReportingError(f"report_table(...): url {url!r} is not a local file (localtask fetches nothing "
                                  "from the network); download it and pass csv=<local path>")
@@ -288,16 +290,6 @@ def report_table(title, series, iteration=None, table_plot=None, csv=None, url=N
         trace.update(_plain(extra_data))
     layout = _layout(title, extra_layout=extra_layout, localtask_table={"columns": columns, "rows": body})
     return PlotRecord(title, series, _it(iteration), {"data": [trace], "layout": layout}, "table")
-
-
-def _local_url(url: Any) -> str | None:
-    """The path a ``file://`` URL or a plain path names; None for a remote URL."""
-    text = os.fspath(url) if isinstance(url, os.PathLike) else str(url)
-    if text.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        return unquote(urlparse(text).path)
-    return None if "://" in text else text
 
 
 def report_plotly(title, series, figure, iteration=None) -> PlotRecord:

@@ -204,6 +204,7 @@ class Task(TaskOutputs, ClearMLExtras, ExecutionEdits):
             _fail_dead_local_runs(store)
             task = cls._create_recorded(store, project_name, task_name, task_type, tags)
             task._announce()
+        task._auto_connect_frameworks = auto_connect_frameworks  # read again by patches at their calls
         current_run.set(task)
         task._console = current_run.install_hooks(task, auto_connect_streams and not task._attached)
         if not task._attached:  # a worker records how its runs end

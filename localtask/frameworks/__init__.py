@@ -1,5 +1,6 @@
 """Recording and replay for configuration frameworks: Hydra/OmegaConf, click, typer, fire and
-jsonargparse, one module each.
+jsonargparse, one module each; and joblib's model files (scikit-learn's), which the same
+import hook patches.
 
 Nothing here imports a framework: :func:`install` (at the import of localtask) patches the
 frameworks the script already imported and waits for the others with a ``sys.meta_path``
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ..task import Task
 
 #: the frameworks' top-level modules, each patched by the module of that name here.
-FRAMEWORKS = frozenset(("hydra", "click", "typer", "fire", "jsonargparse"))
+FRAMEWORKS = frozenset(("hydra", "click", "typer", "fire", "jsonargparse", "joblib"))
 #: (framework, record(task)) waiting for Task.init.
 pending: list[tuple[str, Callable[["Task"], None]]] = []
 _patched: set[str] = set()
