@@ -307,8 +307,10 @@ def _print_show(data: dict[str, Any]) -> None:
         field("Reproduces", f"{repro['reference_id']}: {repro['verdict']}")
         for aspect in repro["details"].get("aspects", []):
             if aspect["verdict"] != "identical":
+                details = aspect["details"]
+                more = f"; more: localtask compare {repro['reference_id'][:8]} {data['id'][:8]}" if len(details) > 1 else ""
                 click.echo(" " * 15 + f"{aspect['aspect']}: {aspect['verdict']}"
-                           + (f" ({aspect['details'][0]})" if aspect["details"] else ""))
+                           + (f" ({details[0]}{more})" if details else ""))
     for r in data.get("reproductions") or []:
         field("Reproduced", f"by {r['task_id']}: {r['verdict']}")
     field("Created", _fmt_time(data["created"]))

@@ -37,7 +37,10 @@ def reproduce(ctx, task_id, queue, wait, timeout, rtol, atol, as_json):
         mark = reproduce_task(original.id, queue=queue, wait=wait, timeout=timeout, rtol=rtol, atol=atol,
                               home=_home(ctx))
     except TimeoutError as exc:
-        raise click.ClickException(f"{exc} The verdict is stored once it ends: localtask show it.") from None
+        clone = getattr(exc, "task_id", None) or "the clone"
+        raise click.ClickException(
+            f"{exc} It stays queued: the verdict is stored once a worker has run it (localtask show "
+            f"{clone}); to give it up: localtask dequeue {clone}, then localtask delete {clone}.") from None
     if as_json:
         _print_json(mark)
     elif mark["verdict"] == "pending":

@@ -1,5 +1,5 @@
 """Compare two tasks aspect by aspect: code, parameters, configuration, environment, console,
-scalars, plots, debug samples, single values and artifacts.
+scalars, plots, debug samples, single values, artifacts and models.
 
 Each aspect gets one verdict (``identical``, ``close`` when every scalar difference is within
 the tolerances, ``differ``) with the lines that say where; the whole comparison is as good as
@@ -103,6 +103,7 @@ def compare_tasks(store, a: str, b: str, *, rtol: float = 0.0, atol: float = 0.0
         _mapping("single values", *(store.get_single_values(r["id"]) for r in rows), rtol=rtol, atol=atol),
         _hashed("artifacts", *({x["name"]: x["sha256"] for x in store.get_artifacts(r["id"])
                                 if x["name"] not in skip_artifacts} for r in rows)),
+        _hashed("models", *(_model_hashes(store, r["id"]) for r in rows)),
     ]
     return Comparison(a, b, aspects, rtol, atol)
 
@@ -257,6 +258,20 @@ def _plot_hashes(store, task_id: str) -> dict[str, str]:
     for p in store.get_plots(task_id):
         figure = json.dumps(p["figure"], sort_keys=True, default=str).encode()
         out[f"{p['title']}/{p['series']} @{p['iteration']}"] = _sha(figure)
+    return out
+
+
+def _model_hashes(store, task_id: str) -> dict[str, str]:
+    """``{"<role> <file or URL>": sha256 or URL}``: by file, not by name, as a model is often
+    named after its task (and a reproduction has another name)."""
+    out = {}
+    for link in store.get_task_models(task_id):
+        row = store.get_model(link["model_id"]) or {}
+        where = row.get("filename") or row.get("uri") or link["name"]
+        key = f"{link['role']} {where}"
+        while key in out:
+            key += "'"
+        out[key] = row.get("sha256") or row.get("uri") or "missing"
     return out
 
 

@@ -19,7 +19,8 @@ class Tee:
         self._capture = capture
 
     def write(self, text: str) -> int:
-        written = self._original.write(text)
+        # the log first: what the terminal has shown is in the log, even when a signal ends the
+        # run right after (its end closes the log from another thread)
         with self._lock:
             if self._capture is None or not self._capture.failed:
                 try:
@@ -29,7 +30,7 @@ class Tee:
                         self._capture.log_failed(exc)
                 except ValueError:  # the log was closed
                     pass
-        return written
+        return self._original.write(text)
 
     def writelines(self, lines) -> None:
         for line in lines:
@@ -66,8 +67,10 @@ class ConsoleCapture:
         self.failed = False
         self._task_id = path.parent.name
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout = Tee(sys.stdout, self.log, self.lock, self)
-        sys.stderr = Tee(sys.stderr, self.log, self.lock, self)
+        # Kept for the capture's life: a print() holds only a borrowed reference to sys.stdout,
+        # so a stop() from another thread (a SIGTERM's end) must not free the Tee under it.
+        self._tees = (Tee(sys.stdout, self.log, self.lock, self), Tee(sys.stderr, self.log, self.lock, self))
+        sys.stdout, sys.stderr = self._tees
 
     def log_failed(self, exc: OSError) -> None:
         """Stop copying into the log and say so once, on the real stderr (called under the lock)."""

@@ -348,7 +348,10 @@ class OutputModel(BaseModel):
                  name: str | None = None, tags: Iterable[str] | None = None, comment: str | None = None,
                  framework: str | None = None, base_model_id: str | None = None):
         task = task if task is not None else _current_task()
-        store = task._store if task is not None else _default_store()
+        if task is None:  # as ClearML: an output model belongs to a task
+            raise LocaltaskError("OutputModel needs a task: give task=..., or call Task.init first "
+                                 "(to register existing weights without a task: InputModel.import_model).")
+        store = task._store
         if config_text is not None and config_dict is not None:
             raise LocaltaskError("OutputModel takes config_text or config_dict, not both.")
         base = store.get_model(base_model_id) if base_model_id else None

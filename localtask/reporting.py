@@ -268,7 +268,10 @@ def report_table(title, series, iteration=None, table_plot=None, csv=None, url=N
         csv = local
     if csv is not None:
         if not isinstance(csv, (str, os.PathLike)) or not os.path.isfile(csv):
-            raise ReportingError(f"report_table(...): csv must be the path of a local CSV file; got {csv!r}")
+            given, value = ("url", url) if url is not None else ("csv", csv)
+            where = (f" (no file {os.path.abspath(csv)})" if isinstance(csv, (str, os.PathLike)) else "")
+            raise ReportingError(f"report_table(...): {given}={value!r} is not a local CSV file{where}; "
+                                 "give the path of one (a relative path is read from the working directory)")
         import csv as csvmod
         with open(csv, newline="", encoding="utf-8") as f:
             rows = [list(r) for r in csvmod.reader(f)]

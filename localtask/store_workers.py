@@ -108,9 +108,9 @@ class WorkerQueries:
         hosts or pid namespaces (a container named as its host), of workers, and those whose
         pid is alive are left alone. Returns the
         ``{"id", "pid", "reason"}`` of each task failed (with ``dry_run``: that would be)."""
-        rows = self.rows("SELECT id, pid FROM tasks WHERE status = 'in_progress' AND worker IS NULL "
+        rows = self.rows("SELECT id, pid, last_update FROM tasks WHERE status = 'in_progress' AND worker IS NULL "
                          "AND host = ? AND pid IS NOT NULL AND pid_ns = ?", (host, pid_namespace()))
-        dead = [{"id": r["id"], "pid": r["pid"],
+        dead = [{"id": r["id"], "pid": r["pid"], "last_update": r["last_update"],
                  "reason": f"its process (pid {r['pid']} on {host}) died without ending the task"}
                 for r in rows if not _pid_alive(r["pid"])]
         if dry_run or not dead:
@@ -120,7 +120,17 @@ class WorkerQueries:
             return [run for run in dead if conn.execute(
                 "UPDATE tasks SET status = 'failed', status_reason = ?, completed = ?, last_update = ? "
                 "WHERE id = ? AND status = 'in_progress' AND worker IS NULL AND host = ? AND pid = ?",
-                (run["reason"], now, now, run["id"], host, run["pid"])).rowcount]
+                (run["reason"], self._last_sign_of_life(run["id"], run["last_update"], now), now,
+                 run["id"], host, run["pid"])).rowcount]
+
+    def _last_sign_of_life(self, task_id: str, last_update: float | None, now: float) -> float:
+        """When a run that died unseen ended, as near as the store can tell: its row's last
+        change or its console's last line (not when its death was noticed)."""
+        try:
+            console = self.console_path(task_id).stat().st_mtime
+        except OSError:
+            console = 0.0
+        return min(now, max(last_update or 0.0, console)) or now
 
     def beat_tasks(self, task_ids: list[str]) -> list[str]:
         """Record that these running tasks are alive (from the process running them, not a

@@ -129,7 +129,7 @@ def _fail_dead_local_runs(store: Store) -> None:
     """End failed this host's runs whose process died unseen (kill -9, the OOM killer)."""
     try:
         for run in store.fail_dead_local_runs(os.uname().nodename):
-            log.warning("task %s: failed: %s", run["id"], run["reason"])
+            log.warning("localtask: task %s: failed: %s", run["id"], run["reason"])
     except LocaltaskError as exc:  # never a reason for this run not to start
         log.warning("could not look for dead runs in %s: %s", store.home, exc)
 
@@ -926,7 +926,9 @@ class Task(TaskOutputs, ClearMLExtras, ExecutionEdits):
             if current in wanted:
                 return current
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Task {self.id} is still {current} after {timeout} s.")
+                error = TimeoutError(f"Task {self.id} is still {current} after {timeout} s.")
+                error.task_id = self.id
+                raise error
             time.sleep(check_interval_sec)
 
 

@@ -48,7 +48,7 @@ def test_two_runs_of_the_same_code_are_identical_though_times_and_paths_differ(l
     assert comparison.verdict == IDENTICAL, comparison.table()
     assert set(verdicts(comparison)) == {"status", "code", "parameters", "configuration", "environment",
                                          "console", "scalars", "plots", "debug samples", "single values",
-                                         "artifacts"}
+                                         "artifacts", "models"}
 
 
 def test_a_run_with_another_value_differs_where_it_should(localtask_home, runs):

@@ -214,6 +214,9 @@ def test_a_model_without_a_running_task_refuses_reports_and_series_info_checks_i
     model = InputModel.import_model(weights_url="https://models.example/w.pt", name="loose")
     with pytest.raises(LocaltaskError, match="no running task to keep its reports: call Task.init"):
         model.report_scalar("loss", "val", 1.0, 0)
+    with pytest.raises(LocaltaskError, match="OutputModel needs a task: give task=..., or call Task.init"):
+        OutputModel(name="orphan")
+    assert [m.name for m in Model.query_models()] == ["loose"]  # nothing registered by the refusal
     with pytest.raises(ValueError, match="rows of two values"):
         SeriesInfo("bad", [[0, 1, 2]])
     with pytest.raises(ValueError, match="2 labels for 1 rows"):

@@ -92,6 +92,8 @@ def test_table_dataframe_rows_csv(tmp_path):
         assert r.report_table("t", "s", url=url).figure["layout"]["localtask_table"]["rows"] == [["a", "1"]]
     with pytest.raises(r.ReportingError, match="'https://x/t.csv' is not a local file.*csv=<local path>"):
         r.report_table("t", "s", url="https://x/t.csv")
+    with pytest.raises(r.ReportingError, match=r"url='missing.csv' is not a local CSV file \(no file /"):
+        r.report_table("t", "s", url="missing.csv")
     with pytest.raises(r.ReportingError, match="table_plot must be a pandas DataFrame.*got int"):
         r.report_table("t", "s", table_plot=3)
     with pytest.raises(r.ReportingError, match="exactly one"):

@@ -33,8 +33,8 @@ WAITING = """
         handler = signal.getsignal(getattr(signal, name))
         print(name, "handler:", getattr(handler, "__qualname__", None) or signal.Handlers(handler).name)
     task.get_logger().report_scalar("loss", "train", 0.5, iteration=1)
-    print("READY", flush=True)
-    print("the last words, with no newline", end="")
+    # one write: the last words are out before the test, seeing READY, sends its signal
+    print("READY\\nthe last words, with no newline", end="", flush=True)
     {loop}
 """
 #: the script waits for its signal in time.sleep, or in a busy loop of prints and reports (the
@@ -65,7 +65,8 @@ def start(tmp_path, home, before: str = "", env: dict | None = None,
 def test_a_signal_ends_the_local_run_failed_and_the_process_dies_of_it(tmp_path, home, sig):
     proc, said = start(tmp_path, home)
     os.kill(proc.pid, sig)
-    assert proc.wait(30) == -sig  # died of the signal, as without localtask
+    code = proc.wait(30)
+    assert code == -sig, proc.stderr.read()  # died of the signal, as without localtask
     task = Task.get_task(said["TASK_ID"], home=home)
     assert (task.status, task.get_status_message()) == ("failed", f"terminated by signal {sig.name}")
     assert said["SIGTERM handler"] == said["SIGHUP handler"] == "_handle"
@@ -175,12 +176,15 @@ def test_gc_fails_a_killed_run_and_leaves_live_and_other_hosts_runs_alone(tmp_pa
         assert dry.stdout.splitlines()[0] == f"would fail task {killed}: {dead_reason(pid)}"
         assert store.get_task(killed)["status"] == "in_progress"
 
+        before_gc = time.time()
         swept = run_python("-m", "localtask", "gc", home=home)
         assert swept.returncode == 0, swept.stderr
         assert swept.stdout.splitlines()[0] == f"failed task {killed}: {dead_reason(pid)}"
         row = store.get_task(killed)
         assert (row["status"], row["status_reason"]) == ("failed", dead_reason(pid))
-        assert row["completed"] is not None
+        # it ended at its last sign of life (its console's last line), not when gc saw it
+        console_end = store.console_path(killed).stat().st_mtime
+        assert row["completed"] == pytest.approx(console_end, abs=1e-3) and row["completed"] < before_gc
         assert store.get_task(live_said["TASK_ID"])["status"] == "in_progress"
         assert store.get_task(elsewhere)["status"] == "in_progress"
         assert store.get_task(contained)["status"] == "in_progress"

@@ -667,7 +667,7 @@ def test_a_reproduction_shows_its_verdict_per_aspect_in_the_info_tab(page, store
     expect(heading).to_contain_text(store.ids["run1"][:8])
     expect(heading.locator(".verdict")).to_have_text(verdict)
     table = page.locator("table.verdict-table")
-    expect(table.locator("tr")).to_have_count(11)
+    expect(table.locator("tr")).to_have_count(12)
     expect(table.locator("tr", has_text="scalars").locator(".verdict")).to_have_text(
         {a["aspect"]: a["verdict"] for a in store.get_verdict(mark["task_id"])["details"]["aspects"]}["scalars"])
     shot(page, "task-reproduction-verdict.png")
