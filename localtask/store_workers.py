@@ -82,7 +82,7 @@ class WorkerQueries:
             for row in rows:
                 end = json.loads(row["run_end"]) if row["run_end"] else None
                 if end is not None:  # the script ended: its run is never repeated
-                    status, reason = _lost_after_end(end, row["worker"])
+                    status, reason = _ended_before(end, f"its worker {row['worker']} was lost")
                     conn.execute("UPDATE tasks SET status = ?, status_reason = ?, completed = ?, "
                                  "last_update = ? WHERE id = ?",
                                  (status, reason, end.get("at") or now, now, row["id"]))
@@ -222,16 +222,6 @@ class WorkerQueries:
         args += [task_id] + ([worker] if worker is not None else [])
         return self.execute(f"UPDATE tasks SET {sets} WHERE id = ? AND status = 'in_progress' "
                             f"AND {owner}", args) == 1
-
-
-def _lost_after_end(end: dict, worker: str) -> tuple[str, str]:
-    """The final status of a run whose script ended before its worker was lost."""
-    if end.get("stage") == "ended" and end.get("status") in ("completed", "failed", "stopped"):
-        reason = end.get("reason") or ""
-        note = f"ended before its worker {worker} was lost (not run again)"
-        return end["status"], f"{reason}; {note}" if reason else note
-    return "failed", (f"its script ended, but its worker {worker} and the task died before the end was "
-                      "recorded (not run again: clone it to run it once more)")
 
 
 def _ended_before(end: dict, what: str) -> tuple[str, str]:
