@@ -41,6 +41,10 @@ class LocaltaskGroup(click.Group):
         has_force = command is not None and any(p.name == "force" for p in command.params)
         if exc.forceable:
             hint = "pass --force to do it anyway" if has_force else "the Python API can force it"
+            if exc.operation == "enqueue" and exc.status in ("completed", "published"):
+                # re-running a finished task is usually meant as a new run of it
+                hint = (f"to run it again, clone it (localtask clone {exc.task_id[:8]}) and enqueue the clone, "
+                        f"or reset it first (localtask reset {exc.task_id[:8]}); or {hint}")
         else:
             hint = exc.reason
         return exc.summary() + (f"; {hint}" if hint else "")

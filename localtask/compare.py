@@ -20,7 +20,7 @@ _RANK = {IDENTICAL: 0, CLOSE: 1, DIFFER: 2}
 MAX_DETAILS = 8
 
 #: what changes between two runs of the same code and is not a result: times, durations, ids,
-#: temporary and working-copy paths, memory addresses
+#: temporary and working-copy paths, memory addresses, process ids
 _NOISE = [
     (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"), "<time>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
@@ -28,6 +28,7 @@ _NOISE = [
     (re.compile(r"\b[0-9a-f]{32}\b"), "<id>"),
     (re.compile(r"\b[0-9a-f]{8}\b(?=\))"), "<id>"),
     (re.compile(r"0x[0-9a-f]{6,16}"), "<address>"),
+    (re.compile(r"\b(pid|PID)([ =:]+)\d+\b"), r"\1\2<pid>"),
     (re.compile(r"(?:/[\w.+-]+)*/(?:tmp|cache/work|pytest-of-\w+)/[^\s'\":]*"), "<path>"),
 ]
 

@@ -323,7 +323,8 @@ def test_enqueue_completed_needs_force(store):
     result = CliRunner().invoke(cli, ["enqueue", task_id])
     assert_error(result, f"Cannot enqueue task {task_id}: it is completed")
     # the CLI writes its own hint from the error's fields, not the library's Python one
-    assert result.stderr.rstrip().endswith("; pass --force to do it anyway")
+    assert result.stderr.rstrip().endswith("; or pass --force to do it anyway")
+    assert f"clone it (localtask clone {task_id[:8]})" in result.stderr  # the usual way to run it again
     assert "force=True" not in result.stderr
     run("enqueue", task_id, "--force")
     assert Task.get_task(task_id).status == "queued"

@@ -137,9 +137,10 @@ def test_html_samples_are_compared_without_their_random_element_ids(localtask_ho
 def test_console_normalisation_keeps_results_and_drops_noise():
     text = ("localtask: worker w1 runs task 0123456789abcdef0123456789abcdef\n"
             "12:01:02 epoch 1 took 0.53 s, loss 0.25 at /tmp/pytest-of-root/x/y.txt\n"
-            "object at 0x7f00deadbeef\n")
+            "object at 0x7f00deadbeef\n"
+            "PID=4912 pid 77, 3 pids\n")
     assert normalise_console(text) == ["<time> epoch 1 took <duration>, loss 0.25 at <path>",
-                                       "object at <address>"]
+                                       "object at <address>", "PID=<pid> pid <pid>, 3 pids"]
 
 
 def test_a_workers_console_is_compared_from_task_init_to_close():
