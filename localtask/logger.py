@@ -22,6 +22,10 @@ BATCH_SIZE = 20_000
 FLUSH_INTERVAL = 1.0
 #: points kept in memory while the store cannot be written; beyond it the oldest are dropped.
 MAX_UNWRITTEN = 10 * BATCH_SIZE
+#: ClearML's default debug sample history (returned; localtask keeps every sample)
+DEFAULT_SAMPLE_HISTORY = 100
+#: "nan"/"inf" -> [stored value, warning period, count] once set_reporting_*_value is called
+_REPLACE: dict[str, list] = {}
 
 
 class Logger:
@@ -38,6 +42,9 @@ class Logger:
         self._seq: int | None = None
         self._last_error: Exception | None = None
         self._reports_kept = None  # a ReportWriter, made at the first plot or sample
+        self._flush_period = FLUSH_INTERVAL
+        self._upload_destination: str | None = None
+        self._sample_history: int | None = None
 
     @classmethod
     def current_logger(cls) -> "Logger | None":
@@ -55,8 +62,11 @@ class Logger:
         are retried at the next write, so a script that frees space and goes on loses nothing.
         Points committed earlier are never affected.
         """
+        self._add_point(title, series, value, iteration, self._task.get_initial_iteration())
+
+    def _add_point(self, title: str, series: str, value: float, iteration: int, offset: int = 0) -> None:
         try:
-            point = (str(title), str(series), int(iteration), float(value), time.time())
+            point = (str(title), str(series), int(iteration) + offset, self._replaced(float(value)), time.time())
             # checked here, not at the batch's write: one bad point must not lose the batch
             if not -2**63 <= point[2] < 2**63:
                 raise ValueError(iteration)
@@ -85,7 +95,7 @@ class Logger:
         from .reporting import report_single_value
 
         self._keep(report_single_value(name, value))
-        self.report_scalar("Summary", name, value, 0)
+        self._add_point("Summary", name, value, 0)
 
     @property
     def _reports(self):
@@ -153,7 +163,7 @@ class Logger:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(FLUSH_INTERVAL):
+        while not self._stop.wait(self._flush_period):
             try:
                 self.flush()
             except StoreFullError as exc:  # raised in the script by its next report_scalar
@@ -162,11 +172,138 @@ class Logger:
             except Exception as exc:  # a store locked for a while: the points wait for the next try
                 log.warning("task %s: scalars not written yet, retried: %s", self._task.id, exc)
 
+    # ------------------------------------------------------------------ settings (ClearML's)
+    def set_flush_period(self, period: float) -> None:
+        """Write buffered reports every ``period`` seconds (default 1; from the next write on).
+        Raises LocaltaskError for a period that is not a positive number."""
+        if isinstance(period, bool) or not isinstance(period, (int, float)) or not 0 < period < math.inf:
+            raise LocaltaskError(f"set_flush_period takes a positive number of seconds, not {period!r}.")
+        self._flush_period = float(period)
+
+    def get_flush_period(self) -> float:
+        """Seconds between background writes of buffered reports."""
+        return self._flush_period
+
+    def set_default_upload_destination(self, uri: str) -> None:
+        """Where ClearML would upload debug samples. Kept and returned; samples are stored in the
+        store whatever it says (a remote URI, s3:// gs:// azure:// http(s)://, gets one warning)."""
+        from .task_run_controls import is_remote
+
+        self._upload_destination = None if uri is None else str(uri)
+        if is_remote(self._upload_destination):
+            log.warning("task %s: upload destination %s is kept but not uploaded to: debug samples are "
+                        "stored in %s", self._task.id, self._upload_destination, self._task.store.home)
+
+    def get_default_upload_destination(self) -> str:
+        """The destination set, else (as ClearML gives its files server) the folder of this
+        task's debug samples in the store."""
+        from .report_writer import samples_dir
+
+        return self._upload_destination or str(samples_dir(self._task.store, self._task.id))
+
+    def set_default_debug_sample_history(self, max_history: int) -> None:
+        """Kept and returned by :meth:`get_default_debug_sample_history`; localtask never drops
+        debug samples (ClearML keeps the last ``max_history`` of a title/series)."""
+        self._sample_history = int(max_history)
+
+    def get_default_debug_sample_history(self) -> int:
+        """The history set (default 100, ClearML's configuration default)."""
+        return self._sample_history if self._sample_history is not None else DEFAULT_SAMPLE_HISTORY
+
+    def report_image_and_upload(self, title: str, series: str, iteration: int | None = None,
+                                path: str | None = None, matrix: Any = None,
+                                max_image_history: int | None = None, delete_after_upload: bool = False) -> None:
+        """Deprecated in ClearML: :meth:`report_image` with ``local_path=path``, ``image=matrix``."""
+        self.report_image(title=title, series=series, iteration=iteration or 0,  # type: ignore[attr-defined]
+                          local_path=path, image=matrix, max_image_history=max_image_history,
+                          delete_after_upload=delete_after_upload)
+
+    def capture_logging(self) -> "_LoggingCapture":
+        """A context manager: ``logging`` records emitted inside it go to the task's console
+        log (they already do when a handler writes to the captured stdout/stderr)."""
+        return _LoggingCapture(self._task)
+
+    @classmethod
+    def matplotlib_force_report_non_interactive(cls, force: bool) -> None:
+        """True: every matplotlib figure (reported or captured at show/savefig) is kept as an image
+        rather than converted to an interactive plot."""
+        from . import reporting
+
+        reporting.FORCE_NON_INTERACTIVE = bool(force)
+
+    @classmethod
+    def tensorboard_auto_group_scalars(cls, group_scalars: bool = False) -> None:
+        """Accepted: localtask does not bind to TensorBoard (report with report_scalar)."""
+
+    @classmethod
+    def tensorboard_single_series_per_graph(cls, single_series: bool = False) -> None:
+        """Accepted: localtask does not bind to TensorBoard (report with report_scalar)."""
+
+    @classmethod
+    def set_reporting_nan_value(cls, value: float, warn_period: int = 1000) -> None:
+        """Store NaN scalars as ``value`` from now on (localtask keeps NaN by default, where
+        ClearML stores 0); one warning every ``warn_period`` replacements."""
+        _REPLACE["nan"] = [float(value), max(int(warn_period), 1), 0]
+
+    @classmethod
+    def set_reporting_inf_value(cls, value: float, warn_period: int = 1000) -> None:
+        """Store ±inf scalars as ``value`` from now on (localtask keeps inf by default, where
+        ClearML stores 0); one warning every ``warn_period`` replacements."""
+        _REPLACE["inf"] = [float(value), max(int(warn_period), 1), 0]
+
+    @staticmethod
+    def _replaced(value: float) -> float:
+        kind = "nan" if value != value else "inf" if value in (math.inf, -math.inf) else None
+        rule = _REPLACE.get(kind) if kind else None
+        if rule is None:
+            return value
+        if rule[2] % rule[1] == 0:
+            log.warning("localtask: a %s scalar is stored as %s (set_reporting_%s_value)", kind, rule[0], kind)
+        rule[2] += 1
+        return rule[0]
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.flush()
+
+
+class _LoggingCapture:
+    """Adds a handler writing ``logging`` records to the task's console log, unless a root
+    handler already writes them to the captured stdout/stderr."""
+
+    def __init__(self, task: "Task"):
+        self._task = task
+        self._handler: Any = None
+
+    def __enter__(self) -> "_LoggingCapture":
+        import logging
+        import sys
+
+        root = logging.getLogger()
+        if any(getattr(h, "stream", None) in (sys.stdout, sys.stderr) for h in root.handlers):
+            return self
+        task = self._task
+
+        class ToConsole(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                try:
+                    task.write_console(self.format(record) + "\n", print_console=True)
+                except Exception:
+                    self.handleError(record)
+
+        self._handler = ToConsole()
+        self._handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+        root.addHandler(self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import logging
+
+        if self._handler is not None:
+            logging.getLogger().removeHandler(self._handler)
+            self._handler = None
 
 
 #: the ClearML report calls converted by localtask.reporting and kept by the logger

@@ -358,6 +358,12 @@ class OutputModel(BaseModel):
         if base_model_id and base is None:
             raise LocaltaskError(f"No model with id {base_model_id!r} in the store {store.home}.")
         name = name or (base["name"] if base else None) or (task.name if task is not None else "model")
+        if not base:  # the task's design and labels (set_model_config, connect_label_enumeration)
+            defaults = task._output_model_defaults()
+            if config_text is None and config_dict is None:
+                config_text, config_dict = defaults["config_text"], defaults["config_dict"]
+            if label_enumeration is None:
+                label_enumeration = defaults["labels"]
         model_id = _new_model(
             store, task, name=name, project=task.project if task is not None else "",
             framework=framework or (base["framework"] if base else None),

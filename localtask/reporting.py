@@ -406,6 +406,10 @@ def report_media(title, series, iteration=None, local_path=None, stream=None, fi
     return SampleRecord(title, series, _it(iteration), bytes(data), ext.lstrip(".").lower(), _mime(ext))
 
 
+#: Logger.matplotlib_force_report_non_interactive(True): every figure is kept as an image
+FORCE_NON_INTERACTIVE = False
+
+
 def report_matplotlib_figure(title, series, figure, iteration=None, report_image=False, report_interactive=True):
     """A matplotlib Figure (or the pyplot module: its current figure) as a plot.
 
@@ -420,7 +424,7 @@ def report_matplotlib_figure(title, series, figure, iteration=None, report_image
         fig = fig.gcf()
     if not _is(fig, "matplotlib.figure", "Figure"):
         raise ReportingError(f"report_matplotlib_figure(...): figure must be a matplotlib Figure or pyplot; got {_tname(figure)}")
-    if report_interactive and not report_image:
+    if report_interactive and not report_image and not FORCE_NON_INTERACTIVE:
         from .mpl_plotly import to_plotly
 
         converted = to_plotly(fig)

@@ -28,7 +28,7 @@ from .exceptions import (
 from .folders import make_dirs, precreate_shared_file
 from .store_busy import is_busy, locked_error, retry_while_busy
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DB_NAME = "localtask.db"
 DEFAULT_BUSY_TIMEOUT = 30.0
 NETWORK_FILESYSTEMS = {
@@ -215,19 +215,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE tasks ADD COLUMN pid_ns TEXT;
     """,
+    # 6 -> 7: what a run reports about itself while it runs (ClearML's runtime properties:
+    # progress); an output of the run, so never cloned, and cleared by reset
+    """
+    ALTER TABLE tasks ADD COLUMN runtime TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 TASK_COLUMNS = (
     "id, project, name, type, tags, comment, parent, status, status_reason, "
     "status_before_queue, created, started, completed, last_update, queue, worker, host, pid, "
-    "abort_requested, script, environment, code_ref, seq, archived, run_end, pid_ns"
+    "abort_requested, script, environment, code_ref, seq, archived, run_end, pid_ns, runtime"
 )
 #: columns a clone copies: the configuration, never the outputs.
 CLONED_COLUMNS = ("type", "tags", "script", "environment", "code", "code_ref")
 UPDATABLE = {
     "name", "project", "type", "tags", "comment", "parent", "status_reason", "started",
     "completed", "queue", "worker", "host", "pid", "script", "environment", "code", "code_ref",
-    "abort_requested", "archived", "run_end", "pid_ns",
+    "abort_requested", "archived", "run_end", "pid_ns", "runtime",
 }
 
 
@@ -550,7 +555,7 @@ class StoreBase:
     @staticmethod
     def _task_dict(row: sqlite3.Row) -> dict[str, Any]:
         task = dict(row)
-        for key in ("tags", "script", "environment", "run_end"):
+        for key in ("tags", "script", "environment", "run_end", "runtime"):
             if key in task and isinstance(task[key], str):
                 task[key] = json.loads(task[key])
         return task

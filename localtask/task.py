@@ -222,6 +222,11 @@ class Task(TaskOutputs, ClearMLExtras, ExecutionEdits):
             from . import mpl_capture
 
             mpl_capture.install(_report_figure)
+        if output_uri is not None:
+            task.output_uri = output_uri
+        from . import seeding
+
+        seeding.seed_run(task)
         return task
 
     def _announce(self) -> None:

@@ -12,13 +12,16 @@ from typing import Any, Iterable, Sequence
 from . import params as P
 from . import status as status_rules
 from .exceptions import ParameterError
+from .task_design import TaskDesign
+from .task_identity import TaskIdentity
+from .task_run_controls import RunControls
 
 #: the parameter section of user properties (ClearML keeps them as the "properties" section)
 PROPERTIES = "properties"
 
 
-class ClearMLExtras:
-    """ClearML Task calls beyond the life cycle (a mixin of Task)."""
+class ClearMLExtras(TaskIdentity, TaskDesign, RunControls):
+    """ClearML Task calls beyond the life cycle (a mixin of Task; more in its three bases)."""
 
     # ------------------------------------------------------------------ drafts from code
     @classmethod

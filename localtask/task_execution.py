@@ -24,6 +24,7 @@ class ExecutionEdits:
 
     #: ``add_requirements`` calls made before ``Task.init``: name -> requirement entry
     _forced_requirements: dict[str, dict[str, Any]] = {}
+    _ignored_requirements: set[str] = set()
 
     def _edit_execution(self, **changes: Any) -> list[str]:
         if getattr(self, "_attached", False):
@@ -142,4 +143,14 @@ class ExecutionEdits:
         if forced:
             environment["packages"] = package_list.apply(environment.get("packages") or [],
                                                          set_=forced.values())
+        ignored = ExecutionEdits._ignored_requirements
+        if ignored:
+            environment["packages"] = [p for p in environment.get("packages") or []
+                                       if package_list.normal_name(p.get("name", "")) not in ignored]
         return environment
+
+    @classmethod
+    def ignore_requirements(cls, package_name: str) -> None:
+        """Leave ``package_name`` out of the packages the next ``Task.init`` of this process
+        records (ClearML: call it before ``Task.init``); a worker's re-run does not install it."""
+        ExecutionEdits._ignored_requirements.add(package_list.normal_name(str(package_name)))

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import current_run
 
@@ -27,6 +27,8 @@ SIGNALS = ("SIGTERM", "SIGHUP")
 _installed_in: int | None = None
 #: the task being ended after a signal.
 _ending: "Task | None" = None
+#: (callback, timeout in seconds) of Task.register_abort_callback
+_abort_callback: "tuple[Callable[[], Any], float] | None" = None
 
 
 def install() -> None:
@@ -63,6 +65,11 @@ def _handle(signum: int, frame) -> None:
 def _end_then_die(task: "Task", signum: int) -> None:
     try:
         try:
+            if task.status == "stopped":  # ended by an abort (localtask abort), not by kill PID
+                run_abort_callback()
+        except Exception:  # a store that cannot be read: no abort to tell of
+            pass
+        try:
             task.close()
         except Exception as exc:  # the process dies all the same; gc fails the task later
             _say(f"localtask: could not end task {task.id}: {exc}\n")
@@ -92,3 +99,65 @@ def _flush(stream) -> None:
         stream.flush()
     except (OSError, ValueError, AttributeError):
         pass
+
+
+# ---------------------------------------------------------------------- abort callback
+def set_abort_callback(callback: "Callable[[], Any] | None", timeout: float, attached: bool) -> None:
+    """Keep the callback ``Task.register_abort_callback`` gave (None: forget it). A worker stops
+    its run with SIGTERM to the run's process group: under a worker, SIGTERM is handled here
+    (main thread only, unless the script handles it itself) to call it first; a local run's
+    SIGTERM handler (:func:`install`) calls it when the signal came with an abort."""
+    global _abort_callback
+    _abort_callback = (callback, float(timeout)) if callback is not None else None
+    if callback is None or not attached or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _handle_worker_stop)
+
+
+def run_abort_callback() -> None:
+    """Call the abort callback once, from another thread, waiting at most its timeout (the run
+    goes on meanwhile, as in ClearML, where a background thread calls it)."""
+    global _abort_callback
+    taken, _abort_callback = _abort_callback, None
+    if taken is None:
+        return
+    callback, timeout = taken
+
+    def call() -> None:
+        try:
+            callback()
+        except Exception as exc:  # the run is being stopped all the same
+            _say(f"localtask: the abort callback raised {type(exc).__name__}: {exc}\n")
+
+    thread = threading.Thread(target=call, name="localtask-abort-callback", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        _say(f"localtask: the abort callback did not return within {timeout:g} s; the run stops now\n")
+
+
+def _handle_worker_stop(signum: int, frame) -> None:
+    global _ending
+    task = current_run.get()
+    if _ending is not None or task is None:
+        _die(signum)
+        return
+    _ending = task
+    try:
+        threading.Thread(target=_callback_then_die, args=(task, signum), name="localtask-aborted").start()
+    except RuntimeError:
+        _die(signum)
+
+
+def _callback_then_die(task: "Task", signum: int) -> None:
+    try:
+        run_abort_callback()
+        try:
+            task.flush()  # what the callback reported is written before the worker records the end
+        except Exception as exc:
+            _say(f"localtask: could not write the outputs of task {task.id}: {exc}\n")
+        for stream in (sys.stdout, sys.stderr):
+            _flush(stream)
+    finally:
+        os.kill(os.getpid(), signum)  # handled in the main thread (_ending set): it dies of it

@@ -156,11 +156,13 @@ def test_a_v2_store_is_migrated_to_the_current_schema_keeping_its_tasks(tmp_path
     store.close()
     conn = sqlite3.connect(home / DB_NAME)
     conn.executescript("DROP TABLE task_models; DROP TABLE models; ALTER TABLE tasks DROP COLUMN run_end; "
-                       "ALTER TABLE tasks DROP COLUMN pid_ns; DROP TABLE verdicts; PRAGMA user_version = 2;")
+                       "ALTER TABLE tasks DROP COLUMN pid_ns; ALTER TABLE tasks DROP COLUMN runtime; DROP TABLE verdicts; "
+                       "PRAGMA user_version = 2;")
     conn.close()
     migrated = Store(home)
-    assert migrated.one("PRAGMA user_version")["user_version"] == SCHEMA_VERSION == 6
+    assert migrated.one("PRAGMA user_version")["user_version"] == SCHEMA_VERSION == 7
     assert migrated.get_task("a" * 32)["run_end"] is None and migrated.get_task("a" * 32)["pid_ns"] is None
+    assert migrated.get_task("a" * 32)["runtime"] == {}
     assert migrated.get_task("a" * 32)["name"] == "old"
     migrated.add_model({"id": "m1", "name": "new", "task_id": "a" * 32})
     assert migrated.get_model("m1")["name"] == "new"

@@ -143,6 +143,7 @@ def test_a_schema_1_store_is_migrated_with_its_tasks(localtask_home, tmp_path):
     conn.execute("ALTER TABLE tasks DROP COLUMN archived")
     conn.execute("ALTER TABLE tasks DROP COLUMN run_end")
     conn.execute("ALTER TABLE tasks DROP COLUMN pid_ns")
+    conn.execute("ALTER TABLE tasks DROP COLUMN runtime")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
