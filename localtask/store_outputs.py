@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .exceptions import LocaltaskError
 from .store_base import _now
 
 
@@ -44,6 +45,22 @@ class OutputQueries:
                 "kind = excluded.kind, filename = excluded.filename, size = excluded.size, "
                 "sha256 = excluded.sha256, created = excluded.created, meta = excluded.meta",
                 (task_id, name, kind, filename, size, sha256, _now(), json.dumps(meta)))
+
+    def delete_artifacts(self, task_id: str, names: list[str]) -> list[str]:
+        """Delete the artifact rows ``names`` of a task (in one transaction); returns their
+        files, for the caller to remove once this committed. A published task keeps them."""
+        with self.transaction() as conn:
+            row = self._get(conn, task_id, "status")
+            if row["status"] == "published":
+                raise LocaltaskError(f"Task {task_id} is published: its artifacts are kept (clone it "
+                                     "to change anything).")
+            files = []
+            for name in names:
+                found = conn.execute("DELETE FROM artifacts WHERE task_id = ? AND name = ? RETURNING filename",
+                                     (task_id, name)).fetchone()
+                if found:
+                    files.append(found["filename"])
+        return files
 
     def artifact_filename(self, task_id: str, name: str) -> str | None:
         """The file the artifact row ``name`` of a task names, or None without such a row."""

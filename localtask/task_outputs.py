@@ -96,6 +96,29 @@ class TaskOutputs:
         artifacts_mod.upload(self._store, self.id, name, artifact_object, metadata)
         return True
 
+    def delete_artifacts(self, artifact_names: list[str], raise_on_errors: bool = True,
+                         delete_from_storage: bool = True) -> bool:
+        """Delete the named artifacts (ClearML's): their rows, and their files unless
+        ``delete_from_storage=False``. A name the task does not have raises ArtifactError
+        before anything is deleted (with ``raise_on_errors=False``: the others are deleted and
+        False returned). Refused on a published task."""
+        from . import artifacts as artifacts_mod
+        from .exceptions import ArtifactError
+
+        names = [artifact_names] if isinstance(artifact_names, str) else list(artifact_names)
+        have = {row["name"] for row in self._store.get_artifacts(self.id)}
+        missing = [n for n in names if n not in have]
+        if missing and raise_on_errors:
+            raise ArtifactError(f"Task {self.id} has no artifact {', '.join(map(repr, missing))} "
+                                f"(it has: {', '.join(sorted(have)) or 'none'}); nothing was deleted.")
+        files = self._store.delete_artifacts(self.id, [n for n in names if n in have])
+        if delete_from_storage:
+            folder = artifacts_mod.artifacts_dir(self._store, self.id)
+            for filename in files:
+                if not self._store.artifact_file_named(self.id, filename):  # no other row keeps it
+                    artifacts_mod.remove_file(folder, filename)
+        return not missing
+
     @property
     def artifacts(self) -> dict[str, Any]:
         """``{name: Artifact}``; ``artifact.get_local_copy()`` / ``artifact.get()``."""

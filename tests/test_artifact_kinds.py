@@ -229,3 +229,16 @@ def test_a_folder_zip_is_the_same_bytes_whatever_the_umask_and_times_of_its_file
             modes = {z.filename: z.external_attr >> 16 for z in zf.infolist()}
         assert modes == {"a.txt": 0o100644, "bin/run.sh": 0o100755}
     assert digests[0] == digests[1]
+
+
+def test_delete_artifacts_removes_rows_and_files_and_names_an_unknown_one(task):
+    for name in ("keep", "drop", "also"):
+        task.upload_artifact(name, {"name": name})
+    paths = {name: art.path for name, art in fresh(task).items()}
+    with pytest.raises(ArtifactError, match="has no artifact 'nope'.*nothing was deleted"):
+        task.delete_artifacts(["drop", "nope"])
+    assert set(fresh(task)) == {"keep", "drop", "also"}
+    assert task.delete_artifacts(["drop"]) is True
+    assert set(fresh(task)) == {"keep", "also"} and not paths["drop"].exists() and paths["keep"].exists()
+    assert task.delete_artifacts(["also", "nope"], raise_on_errors=False, delete_from_storage=False) is False
+    assert set(fresh(task)) == {"keep"} and paths["also"].exists()  # the row went, the file stayed

@@ -116,6 +116,37 @@ print("Model registration completed")
 print("TASK_ID=" + task.id)
 """
 
+# the Task and Logger calls ClearML scripts make around the training loop
+EXTRAS = """\
+import logging, random
+from localtask import Task, OutputModel
+
+Task.set_random_seed(7)
+Task.ignore_requirements("pytest")
+task = Task.init(project_name="extras", task_name="every extra call")
+task.set_progress(10)
+labels = task.connect_label_enumeration({"background": 0, "cat": 1})
+task.set_model_config(config_dict={"layers": 2})
+params = task.connect({"steps": 3})
+logger = task.get_logger()
+logger.set_flush_period(0.5)
+logger.set_default_upload_destination("s3://bucket/samples")
+task.set_initial_iteration(100)
+for step in range(params["steps"]):
+    logger.report_scalar("loss", "train", round(random.random(), 6), step)
+with logger.capture_logging():
+    logging.getLogger("train").warning("RESULT logged through capture_logging")
+logger.report_single_value("draw", round(random.random(), 6))
+model = OutputModel(task=task)
+task.set_progress(100)
+print("RESULT seed", Task.get_random_seed(), "labels", sorted(labels.items()), "model labels",
+      sorted(model.labels.items()), "design", model.config_dict)
+print("RESULT upload", logger.get_default_upload_destination(), "flush", logger.get_flush_period())
+print("RESULT initial", task.get_initial_iteration(), "single", task.get_reported_single_values())
+print("RESULT models", len(task.output_models_id), "is current", task.is_current_task())
+print("TASK_ID=" + task.id)
+"""
+
 TEMPLATE = """\
 from localtask import Task
 
@@ -262,3 +293,24 @@ def test_clearml_model_reporting_plots_example_reruns_with_the_same_model_report
     assert rerun.get_single_values() == {"Model / Total epochs": 3.0}
     line = next(p for p in rerun.get_reported_plots() if p["kind"] == "line")
     assert line["figure"]["data"][0]["x"] == [0, 1, 2]
+
+
+def test_clearml_extras_script_reruns_identically_through_clone_and_worker(localtask_home, tmp_path):
+    repo = make_repo(tmp_path / "src", {"extras.py": EXTRAS})
+    direct = run_script(repo / "extras.py", home=localtask_home)
+    source = Task.get_task(recorded_id(direct))
+    want = results(direct.stdout)
+    assert "RESULT logged through capture_logging" in direct.stdout + direct.stderr
+    assert want[0] == ("seed 7 labels [('background', 0), ('cat', 1)] model labels "
+                       "[('background', 0), ('cat', 1)] design {'layers': 2}")
+    assert "upload s3://bucket/samples flush 0.5" in want
+    assert source.get_reported_scalars()["loss"]["train"]["x"] == [100, 101, 102]  # the initial iteration
+    assert "pytest" not in {p["name"] for p in source.get_environment()["packages"]}
+
+    same = clone_and_enqueue(source.id)
+    _, log = run_to_completion(localtask_home, same.id)
+    assert [line for line in results(log) if "capture_logging" not in line] == want
+    rerun = Task.get_task(same.id)
+    assert rerun.get_reported_scalars() == source.get_reported_scalars()  # the same seeded draws
+    assert rerun.get_single_values() == source.get_single_values()
+    assert rerun.get_labels_enumeration() == {"background": 0, "cat": 1}
