@@ -122,14 +122,15 @@ def _forget_finder() -> None:
 def seed_run(task: Any) -> int | None:
     """At ``Task.init``: the seed of this run (under a worker: the one the task recorded, if it
     did), applied and recorded. Returns it (None: not seeded)."""
-    seed = _seed
+    seed, stored = _seed, True  # a new run's row was inserted with it (Task._create_recorded)
     if task.is_attached:
         runtime = task.store.get_task(task.id).get("runtime") or {}
-        if RUNTIME_KEY in runtime:
-            stored = runtime[RUNTIME_KEY]
-            seed = None if stored is None else int(stored)
+        stored = RUNTIME_KEY in runtime
+        if stored:
+            seed = None if runtime[RUNTIME_KEY] is None else int(runtime[RUNTIME_KEY])
     if seed is not None:
         make_deterministic(seed)
     task._random_seed_used = seed
-    task.store.set_runtime(task.id, {RUNTIME_KEY: seed})
+    if not stored:  # one write less on Task.init's path when the row has it already
+        task.store.set_runtime(task.id, {RUNTIME_KEY: seed})
     return seed

@@ -10,7 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import argparse_hook, current_run, frameworks, params as P, termination
+from . import argparse_hook, current_run, frameworks, params as P, seeding, termination
 from ._logging import get_logger
 from .exceptions import LocaltaskError, ParameterError, TaskNotFoundError
 from .logger import Logger
@@ -224,8 +224,6 @@ class Task(TaskOutputs, ClearMLExtras, ExecutionEdits):
             mpl_capture.install(_report_figure)
         if output_uri is not None:
             task.output_uri = output_uri
-        from . import seeding
-
         seeding.seed_run(task)
         return task
 
@@ -268,6 +266,7 @@ class Task(TaskOutputs, ClearMLExtras, ExecutionEdits):
             "tags": list(tags or []), "status": TaskStatus.in_progress.value,
             "script": script, "environment": environment, "host": os.uname().nodename,
             "pid": os.getpid(), "pid_ns": pid_namespace(), **store_code(store, code),
+            "runtime": json.dumps({seeding.RUNTIME_KEY: seeding.get_seed()}),
         }
         row["created"] = row["started"] = time.time()
         store.insert_task(row)

@@ -14,7 +14,6 @@ from typing import Any, Sequence
 
 from . import package_list
 from ._logging import get_logger
-from .execution_edit import ExecutionEdit, edit_execution
 
 log = get_logger("localtask.task")
 
@@ -27,6 +26,9 @@ class ExecutionEdits:
     _ignored_requirements: set[str] = set()
 
     def _edit_execution(self, **changes: Any) -> list[str]:
+        # imported here: the edit machinery (git, dataclasses) costs Task.init 12 ms at import
+        from .execution_edit import ExecutionEdit, edit_execution
+
         if getattr(self, "_attached", False):
             log.info("localtask: task %s runs under a worker: execution edits are ignored", self.id)
             return []
