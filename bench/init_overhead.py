@@ -75,14 +75,14 @@ print(json.dumps({"T0": T0, "import": t1 - t0, "init": t2 - t1, "connect": t3 - 
 HOOKS_SCRIPT = """\
 import json, os, time
 import localtask
-from localtask import frameworks
+from localtask import frameworks, import_hooks
 os.environ.pop("LOCALTASK_NO_FRAMEWORKS")
 t0 = time.perf_counter()
 frameworks.install()
 t1 = time.perf_counter()
 n = 20000
 for _ in range(n):
-    frameworks._finder.find_spec("numpy.core.multiarray")
+    import_hooks._finder.find_spec("numpy.core.multiarray")
 t2 = time.perf_counter()
 print(json.dumps({"install": t1 - t0, "per_import": (t2 - t1) / n}))
 """

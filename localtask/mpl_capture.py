@@ -1,7 +1,7 @@
 """Hand every figure shown (``pyplot.show``) or saved (``Figure.savefig``) to a callback.
 
-``install(callback)`` patches matplotlib if it is imported, else waits for its import with a
-``sys.meta_path`` finder (ClearML also patches on import); ``uninstall()`` restores the originals.
+``install(callback)`` patches matplotlib if it is imported, else waits for its import
+(:mod:`localtask.import_hooks`; ClearML also patches on import); ``uninstall()`` restores the originals.
 Idempotent; the originals are always called and their result returned. The callback gets
 ``(title, series, figure, iteration)``; iteration is a per-title counter (as ClearML). The logger
 passes a wrapper around ``reporting.report_matplotlib_figure``. A failing callback never breaks
@@ -14,6 +14,7 @@ import sys
 import threading
 from collections import defaultdict
 
+from . import import_hooks
 from ._logging import get_logger
 
 log = get_logger("localtask.mpl_capture")
@@ -75,31 +76,10 @@ def _patch() -> None:
         matplotlib.figure.Figure.savefig = savefig
 
 
-class _Finder:
-    """A ``sys.meta_path`` finder (the protocol is its ``find_spec``; importlib.abc would cost
-    Task.init 4 ms) that patches once matplotlib.pyplot has been imported."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "matplotlib.pyplot" or getattr(_busy, "importing", False):
-            return None
-        _busy.importing = True
-        try:
-            import importlib.util
-            spec = importlib.util.find_spec(name)
-        finally:
-            _busy.importing = False
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-        orig_exec = loader.exec_module
-
-        def exec_module(module):
-            orig_exec(module)
-            if _state["callback"] is not None:
-                _patch()
-
-        loader.exec_module = exec_module
-        return spec
+def _patch_at_import(_pyplot) -> None:
+    _state["finder"] = None
+    if _state["callback"] is not None:
+        _patch()
 
 
 def install(callback) -> None:
@@ -110,18 +90,15 @@ def install(callback) -> None:
         if "matplotlib.pyplot" in sys.modules:
             _patch()
         elif _state["finder"] is None:
-            _state["finder"] = _Finder()
-            sys.meta_path.insert(0, _state["finder"])
+            _state["finder"] = _patch_at_import
+            import_hooks.after_import("matplotlib.pyplot", _patch_at_import)
 
 
 def uninstall() -> None:
     with _lock:
         _state["callback"] = None
         if _state["finder"] is not None:
-            try:
-                sys.meta_path.remove(_state["finder"])
-            except ValueError:
-                pass
+            import_hooks.cancel("matplotlib.pyplot", _state["finder"])
             _state["finder"] = None
         if _state["orig_show"] is not None:
             import matplotlib.figure

@@ -14,11 +14,13 @@ import random
 import sys
 from typing import Any
 
+from . import import_hooks
+
 DEFAULT_SEED = 1337
 #: the task's runtime property holding the seed its run used (null: not seeded)
 RUNTIME_KEY = "random_seed"
 _seed: int | None = DEFAULT_SEED
-_finder: "_NumpyFinder | None" = None
+_pending_seed: int = DEFAULT_SEED  # the seed numpy gets at its import
 
 
 def set_seed(seed: Any) -> None:
@@ -76,47 +78,14 @@ def _seed_numpy(seed: int) -> None:
 
 
 def _wait_for_numpy(seed: int) -> None:
-    global _finder
-    if _finder is None:
-        _finder = _NumpyFinder()
-        sys.meta_path.insert(0, _finder)
-    _finder.seed = seed
+    global _pending_seed
+    _pending_seed = seed
+    import_hooks.cancel("numpy", _seed_at_import)  # waits once, with the latest seed
+    import_hooks.after_import("numpy", _seed_at_import)
 
 
-class _NumpyFinder:
-    """Seeds numpy's global generator right after numpy's import, then leaves ``sys.meta_path``."""
-
-    seed: int = DEFAULT_SEED
-    _busy = False
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "numpy" or self._busy:
-            return None
-        self._busy = True
-        try:
-            import importlib.util
-
-            spec = importlib.util.find_spec(name)
-        finally:
-            self._busy = False
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        original, finder = spec.loader.exec_module, self
-
-        def exec_module(module):
-            original(module)
-            _seed_numpy(finder.seed)
-            _forget_finder()
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-
-def _forget_finder() -> None:
-    global _finder
-    if _finder is not None and _finder in sys.meta_path:
-        sys.meta_path.remove(_finder)
-    _finder = None
+def _seed_at_import(_numpy) -> None:
+    _seed_numpy(_pending_seed)
 
 
 def seed_run(task: Any) -> int | None:

@@ -808,6 +808,9 @@ def quoted(path: str) -> str:
                         min_size=1, max_size=3))
 def test_diff_paths_inside_the_working_copy_pass(parts, content):
     path = "/".join(parts)
+    # a name's text before a space is a candidate too (diff -u ends names there): ".. 0" is
+    # refused by design, as "..", so such names are not "inside" for this test
+    assume(not any(".." in f"b/{path}"[:i].split("/") for i, c in enumerate(f"b/{path}") if c == " "))
     body = "".join(line + "\n" for line in content)
     check_diff_paths(new_file_diff(path, path, body))  # hunk lines are content, never names
 

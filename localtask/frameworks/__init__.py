@@ -3,8 +3,8 @@ jsonargparse, one module each; and joblib's model files (scikit-learn's), which 
 import hook patches.
 
 Nothing here imports a framework: :func:`install` (at the import of localtask) patches the
-frameworks the script already imported and waits for the others with a ``sys.meta_path``
-finder, which patches a framework right after its own import. A framework parses the command
+frameworks the script already imported and patches each of the others right after its own
+import (:mod:`localtask.import_hooks`). A framework parses the command
 line before the script's ``Task.init`` (which usually runs inside the decorated function), so
 what it parsed is kept in :data:`pending` and recorded by ``Task.init``; under a worker the
 stored (possibly edited) values replace the parsed ones before the script sees them.
@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import current_run
+from .. import current_run, import_hooks
 
 if TYPE_CHECKING:
     from ..task import Task
@@ -28,8 +27,7 @@ FRAMEWORKS = frozenset(("hydra", "click", "typer", "fire", "jsonargparse", "jobl
 #: (framework, record(task)) waiting for Task.init.
 pending: list[tuple[str, Callable[["Task"], None]]] = []
 _patched: set[str] = set()
-_busy = threading.local()
-_finder: "_Finder | None" = None
+_waiting: set[str] = set()  # the frameworks whose import is awaited
 _stored_cache: dict[str, Any] = {}
 
 
@@ -130,6 +128,11 @@ def stored_section(section: str) -> dict[str, Any]:
     return stored().get("params", {}).get(section, {})
 
 
+def _patch_at_import(module) -> None:
+    _waiting.discard(module.__name__)
+    _patch(module.__name__)
+
+
 def _patch(top: str) -> None:
     if top in _patched:
         return
@@ -142,41 +145,14 @@ def _patch(top: str) -> None:
         warn(top, exc)
 
 
-class _Finder:
-    """A ``sys.meta_path`` finder that patches a framework right after its import."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name not in FRAMEWORKS or name in _patched or getattr(_busy, "on", False):
-            return None
-        _busy.on = True
-        try:
-            import importlib.util
-
-            spec = importlib.util.find_spec(name)
-        finally:
-            _busy.on = False
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        loader, top = spec.loader, name
-        original = loader.exec_module
-
-        def exec_module(module):
-            original(module)
-            _patch(top)
-
-        loader.exec_module = exec_module
-        return spec
-
-
 def install() -> None:
     """Patch the frameworks already imported; patch the others at their import.
     ``LOCALTASK_NO_FRAMEWORKS=1`` leaves them all alone."""
-    global _finder
     if os.environ.get("LOCALTASK_NO_FRAMEWORKS", "").strip() not in ("", "0"):
         return
     for top in FRAMEWORKS:
         if top in sys.modules:
             _patch(top)
-    if _finder is None:
-        _finder = _Finder()
-        sys.meta_path.insert(0, _finder)
+        elif top not in _waiting:
+            _waiting.add(top)
+            import_hooks.after_import(top, _patch_at_import)
